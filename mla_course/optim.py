@@ -1,0 +1,392 @@
+"""The lecture's optimisers, from scratch: SGD, momentum, Nesterov, AdaGrad, RMSProp, Adam.
+
+Each algorithm is a small pure function that updates tensors in place
+(:func:`sgd_update`, :func:`momentum_update`, ...), written in the lecture's
+notation (the slides follow Goodfellow, Bengio and Courville, *Deep Learning*,
+chapter 8). A thin :class:`torch.optim.Optimizer` subclass wraps each one, so
+``Adam(model.parameters(), lr=1e-3)`` drops into any PyTorch training loop.
+The functions are element-wise, so they work unchanged on parameters stacked
+along a leading "run" axis.
+
+Every class takes the same steps as its ``torch.optim`` counterpart, to float
+precision (``tests/test_optim.py`` checks it):
+
+=================  ==================================================
+this module        torch.optim
+=================  ==================================================
+``SGD``            ``SGD(lr)``
+``Momentum``       ``SGD(lr, momentum)``
+``Nesterov``       ``SGD(lr, momentum, nesterov=True)``
+``AdaGrad``        ``Adagrad(lr, eps)``
+``RMSProp``        ``RMSprop(lr, alpha, eps)``
+``Adam``           ``Adam(lr, betas, eps)``; ``bias_correction=False``
+                   has no torch counterpart
+=================  ==================================================
+
+``weight_decay`` is an L2 penalty ``weight_decay / 2 * ||theta||^2`` added to
+the loss: its gradient ``weight_decay * theta`` is added to ``g`` before the
+update, as in ``torch.optim`` (not the decoupled decay of AdamW).
+
+Sources: Polyak (1964) for momentum, Nesterov (1983) and Sutskever et al.
+(2013) for the look-ahead form, Duchi et al. (2011) for AdaGrad, Hinton's
+lecture 6e (2012) for RMSProp, Kingma and Ba (2015) for Adam.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "OPTIMIZERS",
+    "SGD",
+    "AdaGrad",
+    "Adam",
+    "Momentum",
+    "Nesterov",
+    "RMSProp",
+    "adagrad_update",
+    "adam_update",
+    "make_optimizer",
+    "momentum_update",
+    "nesterov_update",
+    "rmsprop_update",
+    "sgd_update",
+]
+
+
+# ---------------------------------------------------------------------------
+# The maths: one pure function per algorithm, in place on p (parameters) and
+# the state tensors; g is the gradient. All tensors have the same shape.
+# ---------------------------------------------------------------------------
+
+
+def sgd_update(p: Tensor, g: Tensor, lr: float) -> None:
+    """Gradient descent: ``theta <- theta - rho * g``."""
+    p.add_(g, alpha=-lr)
+
+
+def momentum_update(p: Tensor, g: Tensor, v: Tensor, lr: float, momentum: float) -> None:
+    """Momentum (Polyak's heavy ball), lecture notation with ``alpha = momentum``, ``rho = lr``.
+
+    ``v <- alpha * v - rho * g`` then ``theta <- theta + v``. The velocity ``v``
+    is an exponential moving average of past steps. ``torch.optim.SGD`` keeps
+    ``b = -v / rho`` instead (``b <- alpha * b + g``, ``theta <- theta - rho * b``):
+    the same steps while ``rho`` is constant.
+    """
+    v.mul_(momentum).add_(g, alpha=-lr)
+    p.add_(v)
+
+
+def nesterov_update(p: Tensor, g: Tensor, v: Tensor, lr: float, momentum: float) -> None:
+    """Nesterov momentum, in the look-ahead form of Sutskever et al. (2013).
+
+    The lecture writes ``v <- alpha * v - rho * grad L(theta + alpha * v)``,
+    ``theta <- theta + v``: the gradient is taken at the look-ahead point.
+    Storing that point, ``p = theta + alpha * v``, as the parameters means the
+    usual gradient ``g = grad L(p)`` is the one needed, and the update becomes
+
+        ``v <- alpha * v - rho * g``;  ``p <- p + alpha * v - rho * g``
+
+    (new ``v`` on the right), which is ``SGD(nesterov=True)`` with ``b = -v / rho``.
+    """
+    v.mul_(momentum).add_(g, alpha=-lr)
+    p.add_(v, alpha=momentum).add_(g, alpha=-lr)
+
+
+def adagrad_update(p: Tensor, g: Tensor, r: Tensor, lr: float, eps: float) -> None:
+    """AdaGrad (Duchi et al., 2011; Deep Learning book, algorithm 8.4).
+
+    ``r <- r + g * g`` (the history of squared gradients, per parameter) then
+    ``theta <- theta - eps_lr / (delta + sqrt(r)) * g``, where the book's global
+    rate ``epsilon`` is ``lr`` here and its ``delta`` is ``eps``. ``r`` only grows,
+    so the effective step ``lr / (delta + sqrt(r))`` only shrinks.
+    """
+    r.addcmul_(g, g)
+    p.addcdiv_(g, r.sqrt().add_(eps), value=-lr)
+
+
+def rmsprop_update(p: Tensor, g: Tensor, r: Tensor, lr: float, alpha: float, eps: float) -> None:
+    """RMSProp (Hinton, 2012; Deep Learning book, algorithm 8.5).
+
+    ``r <- rho * r + (1 - rho) * g * g`` (an exponential moving average, so old
+    gradients are forgotten, unlike AdaGrad) then ``theta <- theta - lr * g /
+    (sqrt(r) + delta)``. The book's decay rate ``rho`` is torch's ``alpha``. The
+    book puts ``delta`` inside the square root, ``sqrt(delta + r)``; torch (and
+    this function) adds it outside, ``sqrt(r) + delta``, which with ``delta =
+    1e-8`` changes nothing unless ``r`` is about ``1e-16``.
+    """
+    r.mul_(alpha).addcmul_(g, g, value=1 - alpha)
+    p.addcdiv_(g, r.sqrt().add_(eps), value=-lr)
+
+
+def adam_update(
+    p: Tensor,
+    g: Tensor,
+    s: Tensor,
+    r: Tensor,
+    t: int,
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    bias_correction: bool = True,
+) -> None:
+    """Adam (Kingma and Ba, 2015; Deep Learning book, algorithm 8.7), step number ``t >= 1``.
+
+    ``s <- rho1 * s + (1 - rho1) * g`` (first moment, a momentum) and
+    ``r <- rho2 * r + (1 - rho2) * g * g`` (second moment, as in RMSProp), where
+    the book's ``rho1, rho2`` are torch's ``betas``. Both start at 0, so they
+    are biased towards 0 at first; the bias correction divides them by
+    ``1 - rho1**t`` and ``1 - rho2**t``. Then ``theta <- theta - lr * s_hat /
+    (sqrt(r_hat) + delta)``. As in the paper and torch, ``delta`` is added
+    outside the square root (the book writes ``sqrt(r_hat + delta)``).
+    """
+    s.lerp_(g, 1 - beta1)
+    r.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+    if bias_correction:
+        # Same order of operations as torch.optim.Adam, so the two agree to the last bits.
+        step_size = lr / (1 - beta1**t)
+        denom = (r.sqrt() / math.sqrt(1 - beta2**t)).add_(eps)
+    else:
+        step_size = lr
+        denom = r.sqrt().add_(eps)
+    p.addcdiv_(s, denom, value=-step_size)
+
+
+# ---------------------------------------------------------------------------
+# Checks shared by the classes: fail at once, naming argument, value and range.
+# ---------------------------------------------------------------------------
+
+
+def _check_nonneg(name: str, value) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+        raise ValueError(f"{name}={value!r}: expected a number >= 0")
+
+
+def _check_positive(name: str, value) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise ValueError(f"{name}={value!r}: expected a number > 0")
+
+
+def _check_unit(name: str, value) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
+        raise ValueError(f"{name}={value!r}: expected a number in [0, 1)")
+
+
+class _Optimizer(torch.optim.Optimizer):
+    """What the six classes share: argument checks, the closure, the L2 term, a short repr."""
+
+    _unit: tuple[str, ...] = ()  # hyper-parameters that must lie in [0, 1)
+    _positive: tuple[str, ...] = ()  # hyper-parameters that must be > 0
+
+    def add_param_group(self, param_group: dict) -> None:
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]  # now holds the defaults too: check every group
+        _check_nonneg("lr", group["lr"])
+        _check_nonneg("weight_decay", group["weight_decay"])
+        for name in self._unit:
+            _check_unit(name, group[name])
+        for name in self._positive:
+            _check_positive(name, group[name])
+        if "betas" in group:
+            betas = group["betas"]
+            if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+                raise ValueError(f"betas={betas!r}: expected a pair (beta1, beta2) in [0, 1)")
+            for i, beta in enumerate(betas):
+                _check_unit(f"betas[{i}]", beta)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
+        """One update of every parameter that has a gradient; returns ``closure()`` if given."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if p.grad.is_sparse:
+                    raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+                g = p.grad
+                if group["weight_decay"] != 0:
+                    g = g.add(p, alpha=group["weight_decay"])  # gradient of the L2 penalty
+                self._update(p, g, self.state[p], group)
+        return loss
+
+    def _update(self, p: Tensor, g: Tensor, state: dict, group: dict) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        group = self.param_groups[0] if self.param_groups else self.defaults
+        args = ", ".join(f"{k}={group[k]!r}" for k in self.defaults)
+        n = len(self.param_groups)
+        return f"{type(self).__name__}({args}{f', groups={n}' if n > 1 else ''})"
+
+
+class SGD(_Optimizer):
+    """Gradient descent on the mini-batch gradient: ``theta <- theta - lr * g``."""
+
+    def __init__(self, params: Iterable, lr: float, weight_decay: float = 0.0):
+        super().__init__(params, {"lr": lr, "weight_decay": weight_decay})
+
+    def _update(self, p, g, state, group):
+        sgd_update(p, g, group["lr"])
+
+
+class Momentum(_Optimizer):
+    """Momentum: ``v <- alpha * v - rho * g``, ``theta <- theta + v`` (``alpha = momentum``,
+    ``rho = lr``). Same steps as ``torch.optim.SGD(lr, momentum)``; see :func:`momentum_update`.
+    """
+
+    _unit = ("momentum",)
+
+    def __init__(
+        self, params: Iterable, lr: float, momentum: float = 0.9, weight_decay: float = 0.0
+    ):
+        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
+
+    def _update(self, p, g, state, group):
+        if not state:
+            state["v"] = torch.zeros_like(p)  # velocity, starts at rest
+        momentum_update(p, g, state["v"], group["lr"], group["momentum"])
+
+
+class Nesterov(_Optimizer):
+    """Nesterov momentum: the gradient at the look-ahead point ``theta + alpha * v``.
+
+    The parameters hold the look-ahead point itself (see :func:`nesterov_update`),
+    which is what ``torch.optim.SGD(lr, momentum, nesterov=True)`` does.
+    """
+
+    _unit = ("momentum",)
+
+    def __init__(
+        self, params: Iterable, lr: float, momentum: float = 0.9, weight_decay: float = 0.0
+    ):
+        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
+
+    def _update(self, p, g, state, group):
+        if not state:
+            state["v"] = torch.zeros_like(p)
+        nesterov_update(p, g, state["v"], group["lr"], group["momentum"])
+
+
+class AdaGrad(_Optimizer):
+    """AdaGrad: a step per parameter, ``lr / (eps + sqrt(r))`` with ``r`` the sum of squared
+    gradients. Same steps as ``torch.optim.Adagrad(lr, eps=eps)``.
+    """
+
+    _positive = ("eps",)
+
+    def __init__(
+        self, params: Iterable, lr: float = 0.01, eps: float = 1e-10, weight_decay: float = 0.0
+    ):
+        super().__init__(params, {"lr": lr, "eps": eps, "weight_decay": weight_decay})
+
+    def _update(self, p, g, state, group):
+        if not state:
+            state["r"] = torch.zeros_like(p)  # accumulated squared gradients
+        adagrad_update(p, g, state["r"], group["lr"], group["eps"])
+
+
+class RMSProp(_Optimizer):
+    """RMSProp: AdaGrad with a moving average ``r <- alpha * r + (1 - alpha) * g * g``
+    (the lecture's decay rate ``rho`` is ``alpha``). Same steps as ``torch.optim.RMSprop``.
+    """
+
+    _unit = ("alpha",)
+    _positive = ("eps",)
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 0.01,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ):
+        super().__init__(
+            params, {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay}
+        )
+
+    def _update(self, p, g, state, group):
+        if not state:
+            state["r"] = torch.zeros_like(p)  # moving average of squared gradients
+        rmsprop_update(p, g, state["r"], group["lr"], group["alpha"], group["eps"])
+
+
+class Adam(_Optimizer):
+    """Adam: momentum ``s`` on the gradient, RMSProp's ``r`` for the step, both bias-corrected.
+
+    ``betas = (rho1, rho2)`` in the lecture's notation. With ``bias_correction=True``
+    (the default) the steps are those of ``torch.optim.Adam``; ``False`` drops
+    the division by ``1 - rho**t``, to see what it is for.
+    """
+
+    _positive = ("eps",)
+
+    def __init__(
+        self,
+        params: Iterable,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        bias_correction: bool = True,
+    ):
+        defaults = {
+            "lr": lr,
+            "betas": betas,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "bias_correction": bias_correction,
+        }
+        super().__init__(params, defaults)
+
+    def _update(self, p, g, state, group):
+        if not state:
+            state["t"] = 0  # time step
+            state["s"] = torch.zeros_like(p)  # first moment (mean of g)
+            state["r"] = torch.zeros_like(p)  # second moment (mean of g * g)
+        state["t"] += 1
+        beta1, beta2 = group["betas"]
+        adam_update(
+            p,
+            g,
+            state["s"],
+            state["r"],
+            state["t"],
+            group["lr"],
+            beta1,
+            beta2,
+            group["eps"],
+            bool(group["bias_correction"]),
+        )
+
+
+# name -> class; the experiments module resolves ``Config.optimizer`` through it.
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "sgd": SGD,
+    "momentum": Momentum,
+    "nesterov": Nesterov,
+    "adagrad": AdaGrad,
+    "rmsprop": RMSProp,
+    "adam": Adam,
+}
+
+
+def make_optimizer(name: str, params: Iterable, lr: float, **kwargs) -> torch.optim.Optimizer:
+    """A new optimiser from its name (one of :data:`OPTIMIZERS`), e.g. ``make_optimizer("adam", model.parameters(), 1e-3)``."""
+    try:
+        cls = OPTIMIZERS[name]
+    except KeyError:
+        raise ValueError(f"optimizer={name!r}: expected one of {sorted(OPTIMIZERS)}") from None
+    try:
+        return cls(params, lr=lr, **kwargs)
+    except TypeError as err:  # an argument this optimiser does not take, e.g. momentum for adam
+        raise TypeError(f"optimizer={name!r}: {err}") from None
