@@ -29,6 +29,7 @@ __all__ = [
     "gd_rate",
     "momentum_optimal",
     "momentum_rate",
+    "momentum_rate_optimal",
     "quadratic",
     "ravine",
     "rosenbrock",
@@ -150,8 +151,8 @@ def trajectory(
     path = torch.full((steps + 1, 2), math.nan, dtype=torch.float64)
     path[0] = x.detach()
     for k in range(1, steps + 1):
-        optimizer.step(closure)
-        if not torch.isfinite(x).all() or not torch.isfinite(fn(x.detach())):
+        loss = optimizer.step(closure)
+        if not (torch.isfinite(loss) and torch.isfinite(x).all()):
             break  # diverged: leave NaN
         path[k] = x.detach()
     return path
