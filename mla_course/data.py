@@ -8,8 +8,9 @@
 
 Where the data comes from
 -------------------------
-If the environment variable ``MLA_DATA_DIR`` (or the ``data_dir`` argument)
-names a folder, the four IDX files are read from there and nothing is
+If the environment variable ``MLA_DATA_DIR`` (``MLA_FASHION_DATA_DIR`` for
+Fashion-MNIST, which is also found where Debian's ``dataset-fashion-mnist``
+installs it), or the ``data_dir`` argument, names a folder, the four IDX files are read from there and nothing is
 downloaded. The folder may hold them gzipped (``train-images-idx3-ubyte.gz``,
 ...) as published, uncompressed, or in torchvision's own layout
 (``MNIST/raw/...``). Otherwise torchvision downloads them (with its own
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 from torchvision import datasets, transforms
 
 from .utils import cache_dir, get_device
@@ -58,6 +59,8 @@ class DatasetInfo:
     std: float
     classes: tuple[str, ...]
     md5: dict[str, str]  # MD5 of each uncompressed IDX file, as first published
+    env: str  # the environment variable that names a local mirror
+    system_dir: str | None = None  # where a system package installs the files, if any
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -74,6 +77,7 @@ DATASETS: dict[str, DatasetInfo] = {
             "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
             "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
         },
+        "MLA_DATA_DIR",
     ),
     "fashion-mnist": DatasetInfo(
         "fashion-mnist",
@@ -81,24 +85,36 @@ DATASETS: dict[str, DatasetInfo] = {
         "FashionMNIST",
         0.2860,
         0.3530,
-        ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        (
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),
         {
             "train-images-idx3-ubyte": "f4a8712d7a061bf5bd6d2ca38dc4d50a",
             "train-labels-idx1-ubyte": "9018921c3c673c538a1fc5bad174d6f9",
             "t10k-images-idx3-ubyte": "8181f5470baa50b63fa0f6fddb340f0a",
             "t10k-labels-idx1-ubyte": "15d484375f8d13e6eb1aabb0c3f46965",
         },
+        "MLA_FASHION_DATA_DIR",
+        "/usr/share/datasets/fashion-mnist",  # Debian: apt-get install dataset-fashion-mnist
     ),
 }
 
 _SPLITS = ("train", "test")
 
 _HELP = (
-    "To use a local copy instead, set the environment variable MLA_DATA_DIR (or pass "
+    "To use a local copy instead, set the environment variable {env} (or pass "
     "data_dir=...) to a folder holding the four {name} IDX files: "
     "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz and "
-    "t10k-labels-idx1-ubyte.gz (gzipped or not), e.g. MLA_DATA_DIR=/path/to/mnist."
+    "t10k-labels-idx1-ubyte.gz (gzipped or not), e.g. {env}=/path/to/{name}."
 )
 
 
@@ -129,7 +145,7 @@ def _find_in_mirror(mirror: Path, info: DatasetInfo, stem: str) -> Path:
                 return candidate
     raise DataError(
         f"{info.name}: {stem}(.gz) is not in the mirror folder {mirror} "
-        f"(MLA_DATA_DIR or data_dir). " + _HELP.format(name=info.name)
+        f"({info.env} or data_dir). " + _HELP.format(name=info.name, env=info.env)
     )
 
 
@@ -165,22 +181,22 @@ def _verify_cached(info: DatasetInfo, raw: Path) -> None:
     for stem, md5 in info.md5.items():
         path = raw / stem
         if _md5(path) != md5:
-            raise DataError(
-                f"{path} is corrupt (MD5 mismatch). Delete it and load the data again."
-            )
+            raise DataError(f"{path} is corrupt (MD5 mismatch). Delete it and load the data again.")
 
 
 def _prepare(info: DatasetInfo, data_dir: str | os.PathLike | None, download: bool) -> Path:
     """Return a torchvision root where ``<root>/<folder>/raw`` holds the checked files."""
     root = cache_dir() / "data"
     raw = root / info.folder / "raw"
-    mirror = data_dir if data_dir is not None else os.environ.get("MLA_DATA_DIR")
+    mirror = data_dir if data_dir is not None else os.environ.get(info.env)
+    if not mirror and info.system_dir and Path(info.system_dir).is_dir():
+        mirror = info.system_dir
     if mirror:
         mirror = Path(mirror).expanduser()
         if not mirror.is_dir():
             raise DataError(
-                f"The mirror folder {mirror} (MLA_DATA_DIR or data_dir) does not exist. "
-                + _HELP.format(name=info.name)
+                f"The mirror folder {mirror} ({info.env} or data_dir) does not exist. "
+                + _HELP.format(name=info.name, env=info.env)
             )
         _copy_from_mirror(mirror, info, raw)
         return root
@@ -189,7 +205,8 @@ def _prepare(info: DatasetInfo, data_dir: str | os.PathLike | None, download: bo
         return root
     if not download:
         raise DataError(
-            f"{info.name} is not in {raw} and download=False. " + _HELP.format(name=info.name)
+            f"{info.name} is not in {raw} and download=False. "
+            + _HELP.format(name=info.name, env=info.env)
         )
     try:
         info.torchvision_class(root, train=True, download=True)
@@ -197,7 +214,7 @@ def _prepare(info: DatasetInfo, data_dir: str | os.PathLike | None, download: bo
     except Exception as err:  # torchvision raises RuntimeError, URLError, OSError...
         raise DataError(
             f"Could not download {info.name} ({type(err).__name__}: {err}). "
-            + _HELP.format(name=info.name)
+            + _HELP.format(name=info.name, env=info.env)
         ) from err
     _verify_cached(info, raw)
     return root
@@ -253,9 +270,10 @@ def make_loader(
         dataset = Subset(dataset, range(min(limit, len(dataset))))
     if shuffle is None:
         shuffle = split == "train"
-    return DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, **loader_kwargs
-    )
+    # The sampler, not the loader, gets the generator: a DataLoader draws a worker seed
+    # from its own generator first, which would shift the order of the examples.
+    sampler = RandomSampler(dataset, generator=generator) if shuffle else None
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, **loader_kwargs)
 
 
 def load_tensors(

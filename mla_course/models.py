@@ -8,6 +8,7 @@ numerically stable form ``log_softmax``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 
 import torch
@@ -80,7 +81,7 @@ class MLP(nn.Module):
         self.batch_norm, self.dropout = batch_norm, dropout
 
         layers: list[nn.Module] = [nn.Flatten()]  # (batch, 1, 28, 28) -> (batch, 784)
-        for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
             layers.append(nn.Linear(n_in, n_out))
             if i == len(sizes) - 2:
                 break  # the output layer returns raw scores (logits)

@@ -23,27 +23,28 @@ __all__ = [
 ]
 
 # Okabe & Ito (2008), a qualitative palette readable by colour-blind readers.
-OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7",
-             "#56B4E9", "#F0E442", "#000000"]
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 
 
 def use_style() -> None:
     """Set the book's matplotlib style."""
-    mpl.rcParams.update({
-        "axes.prop_cycle": mpl.cycler(color=OKABE_ITO),
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "axes.titlesize": 11,
-        "axes.labelsize": 10,
-        "legend.fontsize": 9,
-        "legend.frameon": False,
-        "figure.dpi": 100,
-        "savefig.dpi": 200,  # 2x for high-density screens
-        "figure.constrained_layout.use": True,
-        "image.cmap": "viridis",
-    })
+    mpl.rcParams.update(
+        {
+            "axes.prop_cycle": mpl.cycler(color=OKABE_ITO),
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.titlesize": 11,
+            "axes.labelsize": 10,
+            "legend.fontsize": 9,
+            "legend.frameon": False,
+            "figure.dpi": 100,
+            "savefig.dpi": 200,  # 2x for high-density screens
+            "figure.constrained_layout.use": True,
+            "image.cmap": "viridis",
+        }
+    )
 
 
 def show_images(
@@ -61,8 +62,11 @@ def show_images(
     All images share one colour scale (symmetric around 0 with ``symmetric=True``,
     for weights), ticks are hidden. Returns the figure.
     """
-    images = images.detach().float().cpu().reshape(len(images), 28, 28) if images.shape[-1] == 784 \
+    images = (
+        images.detach().float().cpu().reshape(len(images), 28, 28)
+        if images.shape[-1] == 784
         else images.detach().float().cpu().reshape(len(images), *images.shape[-2:])
+    )
     n = len(images)
     if n == 0:
         raise ValueError("images is empty: nothing to show")
@@ -73,8 +77,9 @@ def show_images(
         vmin = -vmax
     else:
         vmin, vmax = images.min().item(), images.max().item()
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3 * bool(titles)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size * ncols, size * nrows + 0.3 * bool(titles)), squeeze=False
+    )
     for i, ax in enumerate(axes.flat):
         ax.set_axis_off()
         if i < n:
@@ -118,7 +123,9 @@ def plot_curves(
     return ax
 
 
-def plot_confusion(matrix: torch.Tensor, classes: Sequence[str], *, ax=None, title: str | None = None):
+def plot_confusion(
+    matrix: torch.Tensor, classes: Sequence[str], *, ax=None, title: str | None = None
+):
     """A confusion matrix with counts written in the cells (rows: true class)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 5))
@@ -126,13 +133,26 @@ def plot_confusion(matrix: torch.Tensor, classes: Sequence[str], *, ax=None, tit
     im = ax.imshow(m, cmap="Blues")
     ax.grid(False)
     ticks = range(len(classes))
-    ax.set(xticks=ticks, yticks=ticks, xticklabels=classes, yticklabels=classes,
-           xlabel="predicted class", ylabel="true class")
+    ax.set(
+        xticks=ticks,
+        yticks=ticks,
+        xticklabels=classes,
+        yticklabels=classes,
+        xlabel="predicted class",
+        ylabel="true class",
+    )
     threshold = m.max().item() / 2
     for i in ticks:
         for j in ticks:
-            ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=7,
-                    color="white" if m[i, j] > threshold else "black")
+            ax.text(
+                j,
+                i,
+                int(m[i, j]),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if m[i, j] > threshold else "black",
+            )
     ax.figure.colorbar(im, ax=ax, shrink=0.8, label="examples")
     if title:
         ax.set_title(title)

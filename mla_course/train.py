@@ -197,7 +197,12 @@ def fit(
     generator = torch.Generator().manual_seed(seed)
     history = History()
     elapsed = 0.0
-    bar = tqdm(range(epochs), desc="epochs", leave=False, disable=None if progress is None else not progress)
+    bar = tqdm(
+        range(epochs),
+        desc="epochs",
+        leave=False,
+        disable=None if progress is None else not progress,
+    )
     for _ in bar:
         start = time.perf_counter()
         try:

@@ -46,7 +46,9 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
         device = os.environ.get("MLA_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={str(device)!r}: CUDA is not available on this machine; use 'cpu'")
+        raise ValueError(
+            f"device={str(device)!r}: CUDA is not available on this machine; use 'cpu'"
+        )
     return device
 
 
@@ -59,7 +61,7 @@ def seed_everything(seed: int) -> torch.Generator:
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed={seed!r}: expected a non-negative integer")
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 -- seeds legacy np.random users too
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 

@@ -1,0 +1,86 @@
+"""Sessions of the mla-course project: ``nox -s tests``, ``nox -s docs``, ``nox -l`` for the list.
+
+Dependencies are declared once, in the dependency groups of ``pyproject.toml``.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2024.4.15"
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True  # torch is large: install it once per session
+
+ROOT = Path(__file__).parent
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+GENERATED = ["docs/_build", "docs/auto_examples", "docs/gen_modules", "docs/api"]
+
+
+def install(session: nox.Session, *groups: str) -> None:
+    deps = [d for g in groups for d in nox.project.dependency_groups(PYPROJECT, g)]
+    session.install("-e", ".", *deps)
+
+
+def build_docs(session: nox.Session, *, quick: bool) -> None:
+    for path in GENERATED:
+        shutil.rmtree(ROOT / path, ignore_errors=True)
+    env = {"MLA_QUICK": "1" if quick else "0", "MPLBACKEND": "agg"}
+    session.run(
+        "sphinx-build",
+        "-W",
+        "--keep-going",
+        "-b",
+        "html",
+        "docs",
+        "docs/_build/html",
+        *session.posargs,
+        env=env,
+    )
+    session.log(f"Built the book: open {ROOT / 'docs/_build/html/index.html'}")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite (gallery scripts and the quick docs build included)."""
+    install(session, "test", "docs")
+    session.run("pytest", *session.posargs, env={"MPLBACKEND": "agg"})
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the book with every gallery script at full settings (on a GPU when present)."""
+    install(session, "docs")
+    build_docs(session, quick=False)
+
+
+@nox.session(name="docs-quick")
+def docs_quick(session: nox.Session) -> None:
+    """Build the book with every script in quick mode (minutes on a CPU)."""
+    install(session, "docs")
+    build_docs(session, quick=True)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check the code with ruff."""
+    install(session, "lint")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Time the fast path against the PyTorch tutorial's way; write docs/_static/bench/latest.json."""
+    install(session)
+    session.run(
+        "python",
+        "-m",
+        "mla_course.bench",
+        *session.posargs,
+        env={
+            "MLA_NO_CACHE": "1",
+            **({"MLA_QUICK": os.environ["MLA_QUICK"]} if "MLA_QUICK" in os.environ else {}),
+        },
+    )
