@@ -3,6 +3,7 @@
 Dependencies are declared once, in the dependency groups of ``pyproject.toml``.
 """
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -60,6 +61,41 @@ def docs_quick(session: nox.Session) -> None:
     """Build the book with every script in quick mode (minutes on a CPU)."""
     install(session, "docs")
     build_docs(session, quick=True)
+
+
+@nox.session(name="docs-check")
+def docs_check(session: nox.Session) -> None:
+    """Build the quick book, then check it as a reader meets it, in headless Chromium.
+
+    Every page opened (no console error, every image loaded, every internal link resolved),
+    the downloads' notebooks run, screenshots in docs/_build/screenshots. Needs Debian's
+    ``chromium``. ``MLA_BUILT_HTML=docs/_build/html`` checks an existing build instead.
+    """
+    install(session, "docs", "test")
+    html = os.environ.get("MLA_BUILT_HTML")
+    if not html:
+        build_docs(session, quick=True)
+        html = "docs/_build/html"
+    shots = ROOT / "docs/_build/screenshots"
+    session.run(
+        "pytest",
+        "tests/test_docs.py",
+        "tests/test_browser.py",
+        "tests/test_notebooks.py",
+        env={
+            "MLA_BUILT_HTML": html,
+            "MLA_SCREENSHOTS": str(shots),
+            "MLA_REQUIRE_BROWSER": "1",
+            "MLA_TEST_KEEP_CACHE": "1",  # the notebooks reuse the results the build cached
+            "MPLBACKEND": "agg",
+        },
+    )
+    report = json.loads((shots / "report.json").read_text())
+    session.log(
+        f"Checked {report['pages']} pages ({report['gallery_pages']} gallery pages), "
+        f"{report['images']} images, {report['internal_links']} internal links "
+        f"({report['distinct_internal_targets']} distinct); screenshots in {shots}"
+    )
 
 
 @nox.session

@@ -7,9 +7,11 @@ any warning (``-W`` in the nox sessions), on any example error, and when a
 gallery script was not executed.
 """
 
+import importlib
 import os
 import pkgutil
 import platform
+import re
 from pathlib import Path
 
 import torch
@@ -131,6 +133,33 @@ def check_every_example_ran(app, exception):
         raise RuntimeError(f"these gallery scripts were not executed: {missing}")
 
 
+def _public_names(module_name: str) -> list[str]:
+    """The module and the public functions and classes it defines, fully qualified."""
+    module = importlib.import_module(module_name)
+    names = [
+        f"{module_name}.{attr}"
+        for attr, obj in vars(module).items()
+        if not attr.startswith("_")
+        and callable(obj)
+        and getattr(obj, "__module__", None) == module_name
+    ]
+    return [module_name, *names]
+
+
+def offline_execution_times(app, docname, source):
+    """Keep the execution-time pages readable offline: drop the scripts they fetch from CDNs.
+
+    Sphinx-Gallery makes their table sortable with jQuery and DataTables loaded from the
+    internet; offline, the browser reports failed loads and script errors. The table stays.
+    """
+    if docname.rsplit("/", 1)[-1] != "sg_execution_times":
+        return
+    text = source[0]
+    text = re.sub(r"\n *<(link|script) [^>]*https://[^>]*>(</script>)?", "", text)
+    text = re.sub(r"\n *<script[^>]*>\s*\$\(document\).*?</script>", "", text, flags=re.DOTALL)
+    source[0] = text
+
+
 def write_api_pages(app):
     """One page per module of ``mla_course`` (generated, so a new module is documented at once)."""
     out = HERE / "api"
@@ -143,9 +172,12 @@ def write_api_pages(app):
             old.unlink()
     for name in modules:
         full = f"mla_course.{name}"
+        # Sphinx-Gallery records the functions and classes a page uses, not the module:
+        # the mini-gallery lists the pages that use any of them.
         text = (
             f"{full}\n{'=' * len(full)}\n\n.. automodule:: {full}\n\n"
-            f".. minigallery:: {full}\n   :add-heading: Pages of the book that use {full}\n"
+            f".. minigallery:: {' '.join(_public_names(full))}\n"
+            f"   :add-heading: Pages of the book that use {full}\n"
         )
         page = out / f"{full}.rst"
         if not page.exists() or page.read_text() != text:
@@ -154,4 +186,5 @@ def write_api_pages(app):
 
 def setup(app):
     app.connect("builder-inited", write_api_pages)
+    app.connect("source-read", offline_execution_times)
     app.connect("build-finished", check_every_example_ran)
