@@ -234,11 +234,17 @@ class _Group:
     def __init__(self, name, start, stop, hypers: list[dict], device):
         self.name, self.start, self.stop = name, start, stop
         keys = sorted(hypers[0])
-        self.uniform = {k: hypers[0][k] for k in keys} if all(h == hypers[0] for h in hypers) else None
+        self.uniform = (
+            {k: hypers[0][k] for k in keys} if all(h == hypers[0] for h in hypers) else None
+        )
         # float64 copies, from which the float32 factors are derived as the plain path does
         # (e.g. 1 - beta2 in double, then rounded once).
-        h64 = {k: torch.tensor([h[k] for h in hypers], dtype=torch.float64, device=device)
-               .view(-1, 1, 1) for k in keys}
+        h64 = {
+            k: torch.tensor([h[k] for h in hypers], dtype=torch.float64, device=device).view(
+                -1, 1, 1
+            )
+            for k in keys
+        }
         self.h64 = h64
         f32 = {}
         f32["neg_lr"] = (-h64["lr"]).float()
@@ -319,8 +325,18 @@ class StackedOptimizer:
             elif name == "rmsprop":
                 optim_lib.rmsprop_update(p, g, st["r"], u["lr"], u["alpha"], u["eps"])
             else:
-                optim_lib.adam_update(p, g, st["s"], st["r"], self.t, u["lr"], u["beta1"],
-                                      u["beta2"], u["eps"], bool(u["bias_correction"]))
+                optim_lib.adam_update(
+                    p,
+                    g,
+                    st["s"],
+                    st["r"],
+                    self.t,
+                    u["lr"],
+                    u["beta1"],
+                    u["beta2"],
+                    u["eps"],
+                    bool(u["bias_correction"]),
+                )
             return
         # The same maths with hyper-parameters of shape (m, 1, 1), one per network.
         if group.any_weight_decay:
@@ -371,8 +387,10 @@ class _Trainer:
         groups, start = [], 0
         for i in range(1, M + 1):
             if i == M or members[i].optimizer != members[start].optimizer:
-                hypers = [_hyper_parameters(m.optimizer, m.lr, dict(m.optimizer_kwargs))
-                          for m in members[start:i]]
+                hypers = [
+                    _hyper_parameters(m.optimizer, m.lr, dict(m.optimizer_kwargs))
+                    for m in members[start:i]
+                ]
                 groups.append((members[start].optimizer, start, i, hypers))
                 start = i
         if len({g[0] for g in groups}) != len(groups):
@@ -512,7 +530,9 @@ def train_many(
     if cuda_graph and device.type != "cuda":
         raise ValueError(f"cuda_graph=True needs a CUDA device, not device={str(device)!r}")
     # Contiguous groups: one optimiser group, and activation runs within it.
-    order = sorted(range(len(members)), key=lambda i: (members[i].optimizer, members[i].model.activation))
+    order = sorted(
+        range(len(members)), key=lambda i: (members[i].optimizer, members[i].model.activation)
+    )
     sorted_members = [members[i] for i in order]
     trainer = _Trainer(sorted_members, train, test, batch_size, device, cuda_graph)
     M = len(members)
@@ -544,7 +564,10 @@ def train_many(
                 histories[m].step_loss += losses[:, m].tolist()
         if not any(alive):
             break
-        for split, (X, y) in (("train", (trainer.X, trainer.y)), ("test", (trainer.Xt, trainer.yt))):
+        for split, (X, y) in (
+            ("train", (trainer.X, trainer.y)),
+            ("test", (trainer.Xt, trainer.yt)),
+        ):
             loss, acc = trainer.evaluate(X, y)
             for m in range(M):
                 if alive[m]:

@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 
 import torch
 
+from . import cache
 from . import data as data_lib
+from .engine import OPTIMIZERS as BATCHED_OPTIMIZERS
+from .engine import Member, train_many
 from .models import MLP
 from .train import History, fit
 from .utils import get_device, seed_everything
@@ -57,7 +60,9 @@ class Config:
         if isinstance(self.hidden, list):
             object.__setattr__(self, "hidden", tuple(self.hidden))
         if isinstance(self.optimizer_kwargs, Mapping):
-            object.__setattr__(self, "optimizer_kwargs", tuple(sorted(self.optimizer_kwargs.items())))
+            object.__setattr__(
+                self, "optimizer_kwargs", tuple(sorted(self.optimizer_kwargs.items()))
+            )
         for name in ("lr",):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and value > 0):
@@ -122,12 +127,8 @@ def _l1_penalty(coefficient: float):
     return penalty
 
 
-def run(config: Config, seed: int = 0, device=None, *, return_model: bool = False):
-    """Train one model of ``config`` with ``seed`` on the fast path; return its :class:`History`.
-
-    A run whose loss becomes NaN or infinite stops there and is reported with
-    ``History.diverged_at`` rather than raising.
-    """
+def _run_plain(config: Config, seed: int, device=None, *, return_model: bool = False):
+    """One run of ``config`` with the plain loop, :func:`mla_course.train.fit`."""
     train, test = load_data(config, device)
     model, optimizer = build(config, seed, device)
     history = fit(
@@ -142,6 +143,112 @@ def run(config: Config, seed: int = 0, device=None, *, return_model: bool = Fals
         on_divergence="stop",
     )
     return (history, model) if return_model else history
+
+
+ENGINES = ("auto", "plain", "batched")
+
+
+def _not_batchable(config: Config) -> str | None:
+    """Why the batched engine cannot run ``config`` (``None`` if it can)."""
+    if config.batch_norm is not None:
+        return f"batch_norm={config.batch_norm!r}"
+    if config.dropout:
+        return f"dropout={config.dropout!r}"
+    if config.optimizer not in BATCHED_OPTIMIZERS:
+        return f"optimizer={config.optimizer!r}"
+    return None
+
+
+def _cache_parts(config: Config, seed: int, device: torch.device) -> dict:
+    return {"kind": "history", "config": config.to_dict(), "seed": seed, "device": device.type}
+
+
+def _run_many(pairs: list[tuple[Config, int]], device=None, engine: str = "auto") -> list[History]:
+    """The histories of ``(config, seed)`` pairs: from the cache, else trained and stored.
+
+    Runs the batched engine supports and that share the data, architecture and
+    schedule (dataset, sizes, batch size, epochs) are trained together by
+    :func:`mla_course.engine.train_many`; the others by the plain loop.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine={engine!r}: expected one of {list(ENGINES)}")
+    device = get_device(device)
+    done: dict[tuple[Config, int], History] = {}
+    keys, todo = {}, []
+    for pair in dict.fromkeys(pairs):  # unique, in order
+        config, seed = pair
+        keys[pair] = cache.key(_cache_parts(config, seed, device))
+        value = cache.load(keys[pair])
+        if value is not None:
+            done[pair] = History.from_dict(value)
+        else:
+            todo.append(pair)
+    groups: dict[tuple, list[tuple[Config, int]]] = {}
+    for config, seed in todo:
+        reason = _not_batchable(config) if engine != "plain" else "plain"
+        if reason is None:
+            group = (
+                config.dataset,
+                config.n_train,
+                config.n_test,
+                config.hidden,
+                config.batch_size,
+                config.epochs,
+            )
+            groups.setdefault(group, []).append((config, seed))
+        elif engine == "batched":
+            raise ValueError(f"engine='batched' cannot run {reason}: use engine='auto' or 'plain'")
+        else:
+            done[config, seed] = _run_plain(config, seed, device)
+            cache.store(
+                keys[config, seed], done[config, seed].to_dict(), _cache_parts(config, seed, device)
+            )
+    for items in groups.values():
+        first = items[0][0]
+        most = max(1, min(256, (1 << 26) // (first.batch_size * 784)))  # bounds the batch gathers
+        for i in range(0, len(items), most):
+            chunk = items[i : i + most]
+            members = []
+            for config, seed in chunk:
+                model, _ = build(config, seed, "cpu")  # the plain path's initial weights
+                kwargs = dict(config.optimizer_kwargs)
+                if config.weight_decay:
+                    kwargs["weight_decay"] = config.weight_decay
+                members.append(Member(model, config.optimizer, config.lr, kwargs, config.l1, seed))
+            train, test = load_data(first, device)
+            histories = train_many(
+                members,
+                train,
+                test,
+                epochs=first.epochs,
+                batch_size=first.batch_size,
+                device=device,
+            )
+            for (config, seed), history in zip(chunk, histories, strict=True):
+                done[config, seed] = history
+                cache.store(
+                    keys[config, seed], history.to_dict(), _cache_parts(config, seed, device)
+                )
+    return [done[pair] for pair in pairs]
+
+
+def run(
+    config: Config, seed: int = 0, device=None, *, return_model: bool = False, engine: str = "auto"
+):
+    """Train one model of ``config`` with ``seed`` on the fast path; return its :class:`History`.
+
+    A run whose loss becomes NaN or infinite stops there and is reported with
+    ``History.diverged_at`` rather than raising. Results are cached on disk
+    (:mod:`mla_course.cache`; ``MLA_NO_CACHE=1`` to recompute). ``engine``:
+    ``"plain"`` trains with :func:`mla_course.train.fit`, ``"batched"`` with
+    :func:`mla_course.engine.train_many` (same results to float tolerance;
+    ``History.time`` is then the batch's time divided by its number of models),
+    ``"auto"`` with the batched engine when it supports ``config`` (no batch
+    norm, no dropout). ``return_model=True`` always trains afresh with the plain loop.
+    """
+    if return_model:
+        return _run_plain(config, seed, device, return_model=True)
+    return _run_many([(config, seed)], device, engine)[0]
 
 
 METRICS = ("test_acc", "test_loss", "train_acc", "train_loss", "time")
@@ -186,12 +293,14 @@ class Result:
         return f"{self.mean():.4f} ± {self.std():.4f} (n={len(self.seeds)})"
 
 
-def run_seeds(config: Config, seeds: Iterable[int] = (0, 1, 2), device=None) -> Result:
-    """Train ``config`` once per seed and gather the histories."""
+def run_seeds(
+    config: Config, seeds: Iterable[int] = (0, 1, 2), device=None, *, engine: str = "auto"
+) -> Result:
+    """Train ``config`` once per seed and gather the histories (all seeds at once, see :func:`run`)."""
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds is empty: give at least one seed")
-    return Result(config, seeds, [run(config, s, device) for s in seeds])
+    return Result(config, seeds, _run_many([(config, s) for s in seeds], device, engine))
 
 
 class Table(dict):
@@ -200,8 +309,12 @@ class Table(dict):
     In Sphinx-Gallery and Jupyter it renders as HTML; ``print`` gives plain text.
     """
 
-    columns = (("test_acc", "test accuracy", 100, "%"), ("test_loss", "test loss", 1, ""),
-               ("train_loss", "train loss", 1, ""), ("time", "train time (s)", 1, ""))
+    columns = (
+        ("test_acc", "test accuracy", 100, "%"),
+        ("test_loss", "test loss", 1, ""),
+        ("train_loss", "train loss", 1, ""),
+        ("time", "train time (s)", 1, ""),
+    )
 
     def best(self, metric: str = "test_acc", largest: bool = True) -> str:
         """The label with the best mean ``metric`` (ignoring diverged configurations)."""
@@ -220,11 +333,15 @@ class Table(dict):
 
     def __repr__(self) -> str:
         head = ["", *(c[1] for c in self.columns), "seeds"]
-        rows = [[label, *cells, f"{n}" + (f" ({d} diverged)" if d else "")]
-                for label, cells, n, d in self._cells()]
+        rows = [
+            [label, *cells, f"{n}" + (f" ({d} diverged)" if d else "")]
+            for label, cells, n, d in self._cells()
+        ]
         widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
-        lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True))
-                 for row in [head, *rows]]
+        lines = [
+            "  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True))
+            for row in [head, *rows]
+        ]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -233,11 +350,32 @@ class Table(dict):
         for label, cells, n, d in self._cells():
             tds = "".join(f"<td>{c}</td>" for c in cells)
             body += f"<tr><th>{label}</th>{tds}<td>{n}{f' ({d} diverged)' if d else ''}</td></tr>"
-        return (f'<table class="mla-results"><thead><tr><th></th>{head}<th>seeds</th></tr>'
-                f"</thead><tbody>{body}</tbody></table>")
+        return (
+            f'<table class="mla-results"><thead><tr><th></th>{head}<th>seeds</th></tr>'
+            f"</thead><tbody>{body}</tbody></table>"
+        )
 
 
-def sweep(configs: Mapping[str, Config], seeds: Iterable[int] = (0, 1, 2), device=None) -> Table:
-    """Run every configuration over ``seeds``; return a :class:`Table` keyed by label."""
+def sweep(
+    configs: Mapping[str, Config],
+    seeds: Iterable[int] = (0, 1, 2),
+    device=None,
+    *,
+    engine: str = "auto",
+) -> Table:
+    """Run every configuration over ``seeds``; return a :class:`Table` keyed by label.
+
+    All the runs go to the batched engine together (see :func:`run`), so a sweep of
+    ``k`` configurations over ``s`` seeds trains ``k * s`` networks in one set of kernels.
+    """
     seeds = list(seeds)
-    return Table({label: run_seeds(cfg, seeds, device) for label, cfg in configs.items()})
+    if not seeds:
+        raise ValueError("seeds is empty: give at least one seed")
+    pairs = [(cfg, s) for cfg in configs.values() for s in seeds]
+    histories = iter(_run_many(pairs, device, engine))
+    return Table(
+        {
+            label: Result(cfg, seeds, [next(histories) for _ in seeds])
+            for label, cfg in configs.items()
+        }
+    )
