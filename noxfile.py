@@ -19,9 +19,10 @@ PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 GENERATED = ["docs/_build", "docs/auto_examples", "docs/gen_modules", "docs/api"]
 
 
-def install(session: nox.Session, *groups: str) -> None:
+def install(session: nox.Session, *groups: str, package: bool = True) -> None:
+    """Install dependency groups of pyproject.toml, and the package itself unless told not to."""
     deps = [d for g in groups for d in nox.project.dependency_groups(PYPROJECT, g)]
-    session.install("-e", ".", *deps)
+    session.install(*(["-e", "."] if package else []), *deps)
 
 
 def build_docs(session: nox.Session, *, quick: bool) -> None:
@@ -101,7 +102,7 @@ def docs_check(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Check the code with ruff."""
-    install(session, "lint")
+    install(session, "lint", package=False)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
