@@ -1,0 +1,478 @@
+"""How fast is the fast path? ``python -m mla_course.bench [PATH]``.
+
+Times the book's way of training (data resident on the device, many networks
+at once in :mod:`mla_course.engine`) against the way of the PyTorch tutorial
+"Optimizing model parameters": a torchvision ``Dataset`` behind a
+``DataLoader`` (batches of 64, shuffled), ``.to(device)`` at every step,
+``torch.optim.SGD``, and a ``.item()`` per batch when evaluating. Both sides do
+the same work: train, then evaluate on the whole train and test splits after
+each epoch. Three workloads:
+
+* **Question 1**: one 784-120-80-10 sigmoid network, 2 epochs of MNIST;
+* **sweeps of 32 and 256 networks** (activations, optimisers, learning rates
+  and seeds mixed), whose cost is reported *per network*. The baseline trains
+  networks one after the other, so its cost per network is that of one network
+  of the sweep (sigmoid, SGD), measured once. On a CPU the sweeps are shrunk to
+  a subset of MNIST (a few dozen steps per network, said in the table); on a
+  GPU they run the Question 1 workload in full.
+
+Each measurement runs in a fresh Python process, so that its peak memory
+(resident set size, and CUDA memory on a GPU) is its own and no warm cache
+helps the next one. The results go to a JSON file (default
+``docs/_static/bench/latest.json``, which the Performance page of the book
+shows) and a short table is printed. Ratios are measured in the same run, on
+the same machine: the machine is recorded with them.
+
+Options: ``--threads N`` sets ``torch.set_num_threads`` in every process (a
+CPU shared with other jobs can be much faster with 1); ``--device``; ``--full``
+runs the full sweeps on a CPU too (long). ``MLA_QUICK=1`` shrinks every
+workload to seconds (a smoke test, not a measurement).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["TARGETS", "format_table", "main", "measure", "rst_table", "setup", "workloads"]
+
+DEFAULT_PATH = Path("docs/_static/bench/latest.json")
+
+# Speed-ups asked of the fast path (issue "Fast training engine and benchmark").
+TARGETS = {
+    "cpu": {"question1": 2.5, "sweep32": 5.0},
+    "cuda": {"question1": 30.0, "sweep256": 300.0},
+}
+
+
+def workloads(device_type: str, *, full: bool = False, quick: bool = False) -> dict:
+    """The runs of each benchmark row: ``n_train``, ``n_test``, ``epochs`` and number of models."""
+    q1 = {"n_train": None, "n_test": None, "epochs": 2}
+    if quick:
+        q1 = {"n_train": 1280, "n_test": 500, "epochs": 1}
+        small = {"n_train": 640, "n_test": 200, "epochs": 1}
+        return {
+            "question1": {**q1, "models": 1},
+            "sweep32": {**small, "models": 32},
+            "sweep256": {**small, "models": 256},
+        }
+    if full or device_type == "cuda":
+        return {
+            "question1": {**q1, "models": 1},
+            "sweep32": {**q1, "models": 32},
+            "sweep256": {**q1, "models": 256},
+        }
+    return {
+        "question1": {**q1, "models": 1},
+        "sweep32": {"n_train": 6400, "n_test": 1000, "epochs": 1, "models": 32},  # 100 steps
+        "sweep256": {"n_train": 1280, "n_test": 1000, "epochs": 1, "models": 256},  # 20 steps
+    }
+
+
+def _sweep_configs(models: int, n_train, n_test, epochs):
+    """``models`` configurations: activations x optimisers (with their learning rates) x seeds."""
+    from .experiments import Config
+
+    base = Config(n_train=n_train, n_test=n_test, epochs=epochs)
+    optimisers = [
+        ("sgd", 0.1, {}),
+        ("sgd", 0.5, {}),
+        ("momentum", 0.05, {"momentum": 0.9}),
+        ("adam", 1e-3, {}),
+    ]
+    if models >= 256:
+        optimisers += [
+            ("sgd", 0.02, {}),
+            ("nesterov", 0.05, {"momentum": 0.9}),
+            ("rmsprop", 1e-3, {}),
+            ("adam", 3e-3, {}),
+        ]
+    activations = ["sigmoid", "relu"] if models < 256 else ["sigmoid", "relu", "tanh", "gelu"]
+    configs = {
+        f"{a} {o} {lr}": base.replace(activation=a, optimizer=o, lr=lr, optimizer_kwargs=kw)
+        for a in activations
+        for o, lr, kw in optimisers
+    }
+    seeds = models // len(configs)
+    if seeds * len(configs) != models:
+        raise ValueError(f"models={models}: expected a multiple of {len(configs)}")
+    return configs, list(range(seeds))
+
+
+# ---------------------------------------------------------------------------
+# The measurements, each run in its own process by main().
+# ---------------------------------------------------------------------------
+
+
+def _tutorial(n_train, n_test, epochs, device, lr=0.1, seed=0) -> int:
+    """The PyTorch tutorial's loop: Dataset + DataLoader, .to(device) per batch. Returns the steps."""
+    import torch
+    from torch import nn
+
+    from .data import make_loader
+
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    train_loader = make_loader("mnist", "train", batch_size=64, limit=n_train, generator=g)
+    eval_loaders = [
+        make_loader("mnist", "train", batch_size=64, shuffle=False, limit=n_train),
+        make_loader("mnist", "test", batch_size=64, limit=n_test),
+    ]
+    model = nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(784, 120),
+        nn.Sigmoid(),
+        nn.Linear(120, 80),
+        nn.Sigmoid(),
+        nn.Linear(80, 10),
+    ).to(device)
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    steps = 0
+    for _ in range(epochs):
+        model.train()
+        for X, y in train_loader:
+            X, y = X.to(device), y.to(device)
+            loss = loss_fn(model(X), y)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            steps += 1
+        model.eval()
+        for loader in eval_loaders:
+            test_loss, correct = 0.0, 0.0
+            with torch.no_grad():
+                for X, y in loader:
+                    X, y = X.to(device), y.to(device)
+                    pred = model(X)
+                    test_loss += loss_fn(pred, y).item()
+                    correct += (pred.argmax(1) == y).type(torch.float).sum().item()
+    return steps
+
+
+def measure(phase: str, work: dict, device: str | None = None) -> dict:
+    """Run one measurement in this process: ``phase`` is ``baseline`` or ``fast``.
+
+    Returns the wall time in seconds (``seconds``), the number of training steps
+    per network (``steps``) and the peak memory of this process.
+    """
+    import math
+    import resource
+
+    import torch
+
+    from .experiments import Config, load_data, run, sweep
+    from .utils import get_device
+
+    device = get_device(device)
+    n_train, n_test, epochs, models = (work[k] for k in ("n_train", "n_test", "epochs", "models"))
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    if phase == "baseline":  # one network; its cost is the cost per network of a sweep
+        steps = _tutorial(n_train, n_test, epochs, device)
+    elif phase == "fast" and models == 1:
+        config = Config(n_train=n_train, n_test=n_test, epochs=epochs)
+        history = run(config, seed=0, device=device)
+        steps = len(history.step_loss)
+    elif phase == "fast":
+        configs, seeds = _sweep_configs(models, n_train, n_test, epochs)
+        load_data(next(iter(configs.values())), device)
+        sweep(configs, seeds, device)
+        steps = math.ceil((n_train or 60000) / 64) * epochs
+    else:
+        raise ValueError(f"phase={phase!r}: expected 'baseline' or 'fast'")
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - start
+    out = {
+        "seconds": seconds,
+        "steps": steps,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+    if device.type == "cuda":
+        out["peak_cuda_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return out
+
+
+def _in_subprocess(phase: str, work: dict, args) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.json"
+        cmd = [
+            sys.executable,
+            "-m",
+            "mla_course.bench",
+            "--_phase",
+            phase,
+            "--_work",
+            json.dumps(work),
+            "--_out",
+            str(out),
+        ]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        if args.device:
+            cmd += ["--device", args.device]
+        env = {**os.environ, "MLA_NO_CACHE": "1"}  # measure training, not the results cache
+        subprocess.run(cmd, check=True, env=env)
+        return json.loads(out.read_text())
+
+
+def _machine(device_type: str, threads: int) -> dict:
+    import torch
+
+    info = {
+        "platform": platform.platform(),
+        "processor": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": threads,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "device": device_type,
+    }
+    if device_type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name()
+    with contextlib.suppress(OSError):  # the load shows how busy the machine was with others' jobs
+        info["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def _row(name: str, work: dict, base: dict, fast: dict, target: float | None) -> dict:
+    models = work["models"]
+    base_per_model = base["seconds"]
+    fast_per_model = fast["seconds"] / models
+    speedup = base_per_model / fast_per_model
+    return {
+        "name": name,
+        "models": models,
+        "workload": {k: work[k] for k in ("n_train", "n_test", "epochs")},
+        "steps_per_model": fast["steps"],
+        "baseline_s_per_model": base_per_model,
+        "fast_s_per_model": fast_per_model,
+        "fast_s_total": fast["seconds"],
+        "baseline_ms_per_model_step": 1e3 * base_per_model / base["steps"],
+        "fast_ms_per_model_step": 1e3 * fast_per_model / fast["steps"],
+        "speedup": speedup,
+        "target": target,
+        "meets_target": None if target is None else speedup >= target,
+        "baseline_peak_rss_mib": base["peak_rss_mib"],
+        "fast_peak_rss_mib": fast["peak_rss_mib"],
+        **(
+            {
+                "baseline_peak_cuda_mib": base["peak_cuda_mib"],
+                "fast_peak_cuda_mib": fast["peak_cuda_mib"],
+            }
+            if "peak_cuda_mib" in fast
+            else {}
+        ),
+    }
+
+
+_LABELS = {
+    "question1": "Question 1",
+    "sweep32": "sweep, 32 models",
+    "sweep256": "sweep, 256 models",
+}
+
+
+def _table_rows(results: dict) -> list[list[str]]:
+    head = [
+        "workload",
+        "models",
+        "steps/model",
+        "baseline s/model",
+        "fast s/model",
+        "speed-up",
+        "target",
+        "peak RSS MiB (base/fast)",
+    ]
+    rows = [head]
+    for r in results["rows"]:
+        w = r["workload"]
+        data = "all" if w["n_train"] is None else f"{w['n_train']} train"
+        target = (
+            ""
+            if r["target"] is None
+            else f"{r['target']:g}x " + ("(met)" if r["meets_target"] else "(missed)")
+        )
+        rows.append(
+            [
+                f"{_LABELS.get(r['name'], r['name'])} ({data}, {w['epochs']} ep.)",
+                str(r["models"]),
+                str(r["steps_per_model"]),
+                f"{r['baseline_s_per_model']:.3g}",
+                f"{r['fast_s_per_model']:.3g}",
+                f"{r['speedup']:.1f}x",
+                target,
+                f"{r['baseline_peak_rss_mib']:.0f} / {r['fast_peak_rss_mib']:.0f}",
+            ]
+        )
+    return rows
+
+
+def machine_line(results: dict) -> str:
+    m = results["machine"]
+    where = m.get("gpu") or m["processor"]
+    load = f", load average {m['load_average'][0]}" if "load_average" in m else ""
+    return (
+        f"{m['device'].upper()}: {where}; {m['cpu_count']} CPU cores, torch {m['torch']} with "
+        f"{m['torch_threads']} thread(s); Python {m['python']}{load}; "
+        f"{results['date']}, commit {results.get('commit') or 'unknown'}"
+    )
+
+
+def format_table(results: dict) -> str:
+    """The results as a plain-text table, with the machine they were measured on."""
+    rows = _table_rows(results)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join([*lines, "", machine_line(results)])
+
+
+def rst_table(results: dict) -> str:
+    """The results as a reStructuredText list-table followed by the machine line."""
+    out = [".. list-table::", "   :header-rows: 1", ""]
+    for row in _table_rows(results):
+        out.append("   * - " + row[0])
+        out += [f"     - {c}" for c in row[1:]]
+    out += ["", f"Measured on {machine_line(results)}."]
+    if results.get("quick"):
+        out += ["", "**Quick mode** (``MLA_QUICK=1``): shrunken workloads, a smoke test only."]
+    return "\n".join(out)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(
+        prog="python -m mla_course.bench", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "path", nargs="?", default=str(DEFAULT_PATH), help="where to write the JSON"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch.set_num_threads in every process"
+    )
+    parser.add_argument(
+        "--device", default=None, help="cpu or cuda (default: MLA_DEVICE, else cuda if present)"
+    )
+    parser.add_argument("--full", action="store_true", help="full-size sweeps on a CPU too (slow)")
+    parser.add_argument("--_phase", help=argparse.SUPPRESS)
+    parser.add_argument("--_work", help=argparse.SUPPRESS)
+    parser.add_argument("--_out", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.threads is not None and args.threads <= 0:
+        parser.error(f"--threads={args.threads}: expected a positive integer")
+
+    import torch
+
+    from .utils import get_device, quick
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args._phase:  # a worker process: one measurement
+        result = measure(args._phase, json.loads(args._work), args.device)
+        Path(args._out).write_text(json.dumps(result))
+        return result
+
+    device = get_device(args.device)
+    works = workloads(device.type, full=args.full, quick=quick())
+    targets = TARGETS.get(device.type, {})
+    baselines: dict[str, dict] = {}
+    rows = []
+    for name, work in works.items():
+        base_work = {**work, "models": 1}
+        key = json.dumps(base_work, sort_keys=True)
+        if key not in baselines:
+            print(f"[bench] baseline, {name} workload ...", flush=True)
+            baselines[key] = _in_subprocess("baseline", base_work, args)
+        print(f"[bench] fast path, {name} ...", flush=True)
+        fast = _in_subprocess("fast", work, args)
+        rows.append(_row(name, work, baselines[key], fast, targets.get(name)))
+    results = {
+        "format": 1,
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": _commit(),
+        "quick": quick(),
+        "machine": _machine(device.type, args.threads or torch.get_num_threads()),
+        "rows": rows,
+    }
+    path = Path(args.path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    os.replace(tmp, path)
+    print(format_table(results))
+    print(f"[bench] wrote {path}")
+    return results
+
+
+# ---------------------------------------------------------------------------
+# The Sphinx directive of the Performance page: ``.. bench-table:: _static/bench/latest.json``.
+# ---------------------------------------------------------------------------
+
+
+def setup(app):
+    """Sphinx extension: add ``mla_course.bench`` to ``extensions`` to get ``.. bench-table::``."""
+    from docutils import nodes
+    from docutils.parsers.rst import Directive
+    from docutils.statemachine import StringList
+    from sphinx.util.nodes import nested_parse_with_titles
+
+    class BenchTable(Directive):
+        """Reads a benchmark JSON file (path relative to the page) and shows its table."""
+
+        required_arguments = 1
+
+        def run(self):
+            env = self.state.document.settings.env
+            rel, path = env.relfn2path(self.arguments[0])
+            env.note_dependency(rel)
+            try:
+                results = json.loads(Path(path).read_text())
+            except (OSError, ValueError) as err:
+                raise self.error(f"bench-table: cannot read {path}: {err}") from None
+            node = nodes.container()
+            nested_parse_with_titles(
+                self.state, StringList(rst_table(results).splitlines(), path), node
+            )
+            return node.children
+
+    app.add_directive("bench-table", BenchTable)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+if __name__ == "__main__":
+    main()
