@@ -58,7 +58,7 @@ for mode in ("train", "eval"):
 # in Figure 1 of the paper.
 X, y = load_tensors("mnist", "train", device=device)
 X_test, y_test = load_tensors("mnist", "test", device=device, limit=pick(None, 2000))
-steps, every = pick(full=3000, quick_value=300), pick(full=150, quick_value=100)
+steps, every = pick(full=3000, quick_value=200), pick(full=150, quick_value=100)
 
 
 def train_and_watch(batch_norm, activation="sigmoid", lr=0.1):
@@ -142,10 +142,10 @@ base = Config(
     hidden=(100, 100, 100),
     activation="relu",
     epochs=1,
-    n_train=pick(full=5000, quick_value=1000),
+    n_train=pick(full=5000, quick_value=500),
     n_test=pick(full=None, quick_value=2000),
 )
-batch_sizes = pick(full=[2, 8, 32, 128], quick_value=[4, 32])
+batch_sizes = pick(full=[2, 8, 32, 128], quick_value=[8, 32])
 configs = {
     (bn, bs): base.replace(batch_norm=bn, batch_size=bs, lr=0.2 * bs / 32)
     for bn in (None, "before")
