@@ -24,16 +24,22 @@ from torch import Tensor
 __all__ = [
     "SURFACES",
     "Surface",
+    "draw",
+    "draw_nesterov_step",
     "empirical_rate",
     "gd_optimal",
     "gd_rate",
+    "gradient",
     "momentum_optimal",
     "momentum_rate",
     "momentum_rate_optimal",
+    "nesterov_step",
     "quadratic",
+    "rate_map",
     "ravine",
     "rosenbrock",
     "saddle",
+    "stability_limit",
     "theoretical_rate",
     "trajectory",
 ]
@@ -88,10 +94,14 @@ def quadratic(mu: float = 1.0, L: float = 100.0, angle: float = 0.0) -> Surface:
         Ax = x @ A.to(x.dtype)  # (..., 2); A is symmetric
         return 0.5 * (x * Ax).sum(-1)
 
-    # Start on the diagonal of the eigenbasis, so both directions matter.
-    start = tuple((Q @ torch.tensor([-1.0, 1.0], dtype=torch.float64)).tolist())
+    # Start where both eigen-directions hold the same loss, mu / 2: (-1, sqrt(mu / L)) in the
+    # eigenbasis. Draw the ellipse 1.5 times that loss: its bounding box has half-widths
+    # sqrt(2 c (A^-1)_ii).
+    start = Q @ torch.tensor([-1.0, math.sqrt(mu / L)], dtype=torch.float64)
+    half = (2 * 1.5 * mu * torch.linalg.inv(A).diagonal()).sqrt()
+    extent = (-half[0].item(), half[0].item(), -half[1].item(), half[1].item())
     return Surface(
-        f"quadratic (kappa={L / mu:g})", fn, start, (0.0, 0.0), (-1.2, 1.2, -1.2, 1.2), A
+        f"quadratic (kappa={L / mu:g})", fn, tuple(start.tolist()), (0.0, 0.0), extent, A
     )
 
 
@@ -208,6 +218,25 @@ def momentum_rate(
     return worst
 
 
+def rate_map(
+    lrs: Sequence[float], momenta: Sequence[float], eigenvalues: Sequence[float], nesterov=False
+) -> Tensor:
+    """:func:`momentum_rate` on a grid: shape ``(len(momenta), len(lrs))``, for ``pcolormesh``."""
+    eig = list(eigenvalues)
+    return torch.tensor([[momentum_rate(lr, m, eig, nesterov) for lr in lrs] for m in momenta])
+
+
+def stability_limit(L: float, momentum: float = 0.0, nesterov: bool = False) -> float:
+    """The largest stable step size when the largest Hessian eigenvalue is ``L``.
+
+    ``2 (1 + alpha) / L`` for heavy-ball momentum (``2 / L`` without momentum)
+    and ``2 (1 + alpha) / ((1 + 2 alpha) L)`` for Nesterov: where a root of the
+    recurrence of :func:`momentum_rate` reaches -1.
+    """
+    limit = 2 * (1 + momentum) / L
+    return limit / (1 + 2 * momentum) if nesterov else limit
+
+
 def theoretical_rate(mu: float, L: float, method: str = "gd") -> float:
     """The optimal rate of ``"gd"`` or ``"momentum"`` on a quadratic with ``kappa = L / mu``."""
     if method == "gd":
@@ -265,4 +294,54 @@ def draw(surface: Surface, paths: dict[str, Tensor] | None = None, *, ax=None, l
     ax.grid(False)
     if paths:
         ax.legend(loc="best")
+    return ax
+
+
+def gradient(fn: Callable[[Tensor], Tensor], point: Tensor) -> Tensor:
+    """The gradient of ``fn`` at ``point`` (shape ``(2,)``), by autograd."""
+    point = point.detach().clone().requires_grad_()
+    fn(point).backward()
+    return point.grad
+
+
+def nesterov_step(
+    fn: Callable[[Tensor], Tensor], theta: Tensor, v: Tensor, lr: float, momentum: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """One step from ``theta`` with velocity ``v``, in the lecture's notation.
+
+    Returns the look-ahead point ``theta + alpha v``, the momentum step
+    ``theta + alpha v - rho grad f(theta)`` and the Nesterov step
+    ``theta + alpha v - rho grad f(theta + alpha v)``.
+    """
+    ahead = theta + momentum * v
+    return ahead, ahead - lr * gradient(fn, theta), ahead - lr * gradient(fn, ahead)
+
+
+def draw_nesterov_step(
+    surface: Surface, theta: Tensor, v: Tensor, lr: float, momentum: float, *, ax=None
+):
+    """Draw :func:`nesterov_step`: the coast ``alpha v`` then the two gradient steps. Returns ``ax``."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4.5))
+    ahead, new_momentum, new_nesterov = nesterov_step(surface, theta, v, lr, momentum)
+    draw(surface, ax=ax, levels=120)
+    arrows = [
+        (theta, ahead, "0.4", r"coast: $\alpha v$"),
+        (ahead, new_momentum, "#E69F00", r"momentum: $-\rho\nabla\mathcal{L}(\theta)$"),
+        (ahead, new_nesterov, "#009E73", r"Nesterov: $-\rho\nabla\mathcal{L}(\theta+\alpha v)$"),
+    ]
+    for a, b, colour, label in arrows:
+        ax.annotate(
+            "", b.tolist(), a.tolist(), arrowprops={"arrowstyle": "->", "color": colour, "lw": 2}
+        )
+        ax.plot([], [], color=colour, lw=2, label=label)
+    ax.plot(*theta.tolist(), "ko")
+    ax.annotate(r"$\theta$", theta.tolist(), xytext=(-12, 6), textcoords="offset points")
+    points = torch.stack([theta, ahead, new_momentum, new_nesterov])
+    low, high = points.min(0).values, points.max(0).values
+    pad = 0.5 * (high - low).max()
+    ax.set(xlim=(low[0] - pad, high[0] + pad), ylim=(low[1] - pad, high[1] + pad))
+    ax.legend(loc="lower right")
     return ax

@@ -143,3 +143,30 @@ def test_draw_returns_the_axes():
     ax = S.draw(S.ravine, {"Adam": path})
     assert len(ax.lines) == 2  # the minimum and the path
     plt.close(ax.figure)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+@pytest.mark.parametrize("momentum", [0.0, 0.5, 0.9])
+def test_stability_limit_is_where_the_rate_crosses_one(momentum, nesterov):
+    limit = S.stability_limit(100.0, momentum, nesterov)
+    assert S.momentum_rate(limit * 0.99, momentum, [1.0, 100.0], nesterov) < 1
+    assert S.momentum_rate(limit * 1.01, momentum, [1.0, 100.0], nesterov) > 1
+    rates = S.rate_map([limit * 0.99, limit * 1.01], [momentum], [1.0, 100.0], nesterov)
+    assert rates.shape == (1, 2)
+    assert rates[0, 0] < 1 < rates[0, 1]
+
+
+def test_nesterov_step_matches_the_optimisers():
+    # From rest, one Momentum step sets v; the next step of each optimiser must land on
+    # the points nesterov_step draws (Nesterov's parameters are the look-ahead point).
+    q = S.quadratic(1.0, 10.0, angle=0.3)
+    lr, m = 0.05, 0.8
+    path = S.trajectory(q, lambda p: optim.Momentum(p, lr, momentum=m), q.start, 2)
+    theta, v = path[1], path[1] - path[0]
+    ahead, new_momentum, new_nesterov = S.nesterov_step(q, theta, v, lr, m)
+    torch.testing.assert_close(ahead, theta + m * v)
+    torch.testing.assert_close(new_momentum, path[2])
+    # Lecture form: v' = m v - lr grad(theta + m v); theta' = theta + v'.
+    v_new = m * v - lr * S.gradient(q, theta + m * v)
+    torch.testing.assert_close(new_nesterov, theta + m * v - lr * S.gradient(q, ahead))
+    torch.testing.assert_close(new_nesterov, theta + v_new)
