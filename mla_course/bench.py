@@ -186,7 +186,8 @@ def measure(phase: str, work: dict, device: str | None = None) -> dict:
 
     device = get_device(device)
     n_train, n_test, epochs, models = (work[k] for k in ("n_train", "n_test", "epochs", "models"))
-    if device.type == "cuda":
+    if device.type == "cuda":  # the CUDA context is made before the clock starts, on both sides
+        torch.zeros(1, device=device).sum().item()
         torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
     loop = None
@@ -278,7 +279,15 @@ def _commit() -> str | None:
             check=True,
             cwd=Path(__file__).parent,
         )
-        return out.stdout.strip()
+        commit = out.stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--", "."],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        )
+        return commit + ("+uncommitted package changes" if changed.stdout.strip() else "")
     except (OSError, subprocess.CalledProcessError):
         return None
 
@@ -331,6 +340,7 @@ def _table_rows(results: dict) -> list[list[str]]:
         "steps/model",
         "baseline s/model",
         "fast s/model",
+        "ms/model-step (base/fast)",
         "speed-up",
         "target",
         "peak RSS MiB (base/fast)",
@@ -351,6 +361,7 @@ def _table_rows(results: dict) -> list[list[str]]:
                 str(r["steps_per_model"]),
                 f"{r['baseline_s_per_model']:.3g}",
                 f"{r['fast_s_per_model']:.3g}",
+                f"{r['baseline_ms_per_model_step']:.3g} / {r['fast_ms_per_model_step']:.3g}",
                 f"{r['speedup']:.1f}x",
                 target,
                 f"{r['baseline_peak_rss_mib']:.0f} / {r['fast_peak_rss_mib']:.0f}",

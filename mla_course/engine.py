@@ -42,7 +42,9 @@ PyTorch's "CUDA Graphs" notes, "whole network capture".
 from __future__ import annotations
 
 import math
+import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -338,24 +340,25 @@ class StackedOptimizer:
                     bool(u["bias_correction"]),
                 )
             return
-        # The same maths with hyper-parameters of shape (m, 1, 1), one per network.
+        # The same maths with hyper-parameters of shape (m, 1, 1), one per network, in the
+        # plain path's order of operations; addcmul_/addcdiv_ fuse passes over the weights.
         if group.any_weight_decay:
-            g = g + p * f["weight_decay"]
+            g = g.addcmul(p, f["weight_decay"])  # g + wd * theta
         neg_lr = f["neg_lr"]
         if name == "sgd":  # theta <- theta - lr * g
-            p.add_(g * neg_lr)
+            p.addcmul_(g, neg_lr)
         elif name == "momentum":  # v <- alpha v - lr g; theta <- theta + v
-            st["v"].mul_(f["momentum"]).add_(g * neg_lr)
+            st["v"].mul_(f["momentum"]).addcmul_(g, neg_lr)
             p.add_(st["v"])
         elif name == "nesterov":  # look-ahead form, see optim.nesterov_update
-            st["v"].mul_(f["momentum"]).add_(g * neg_lr)
-            p.add_(st["v"] * f["momentum"]).add_(g * neg_lr)
+            st["v"].mul_(f["momentum"]).addcmul_(g, neg_lr)
+            p.addcmul_(st["v"], f["momentum"]).addcmul_(g, neg_lr)
         elif name == "adagrad":  # r <- r + g^2; theta <- theta - lr g / (eps + sqrt r)
             st["r"].addcmul_(g, g)
-            p.add_(g * neg_lr / st["r"].sqrt().add_(f["eps"]))
+            p.addcdiv_(g * neg_lr, st["r"].sqrt().add_(f["eps"]))
         elif name == "rmsprop":  # r <- alpha r + (1 - alpha) g^2
-            st["r"].mul_(f["alpha"]).add_(g * g * f["one_minus_alpha"])
-            p.add_(g * neg_lr / st["r"].sqrt().add_(f["eps"]))
+            st["r"].mul_(f["alpha"]).addcmul_(g * f["one_minus_alpha"], g)
+            p.addcdiv_(g * neg_lr, st["r"].sqrt().add_(f["eps"]))
         else:  # adam, with bias correction where asked
             h = group.h64
             t = self.t_tensor if self.tensor_step else float(self.t)
@@ -363,9 +366,9 @@ class StackedOptimizer:
             step_size = torch.where(corrected, h["lr"] / (1 - h["beta1"] ** t), h["lr"])
             bc2 = torch.where(corrected, torch.sqrt(1 - h["beta2"] ** t), torch.ones_like(h["lr"]))
             st["s"].lerp_(g, f["one_minus_beta1"])
-            st["r"].mul_(f["beta2"]).add_(g * g * f["one_minus_beta2"])
+            st["r"].mul_(f["beta2"]).addcmul_(g * f["one_minus_beta2"], g)
             denom = (st["r"].sqrt() / bc2.float()).add_(f["eps"])
-            p.add_(st["s"] * (-step_size).float() / denom)
+            p.addcdiv_(st["s"] * (-step_size).float(), denom)
 
     def __repr__(self) -> str:
         parts = [f"{g.name}[{g.start}:{g.stop}]" for g in self.groups]
@@ -427,19 +430,27 @@ class _Trainer:
         return loss.detach()
 
     def capture(self, perms: Tensor) -> None:
-        """Record one full-batch step as a CUDA graph (state restored after the warm-up)."""
+        """Record one full-batch step as a CUDA graph; the state is restored after the warm-up.
+
+        If the capture fails, say so and go on eagerly: same results, more launches.
+        """
         self.static_idx = perms[:, : self.batch_size].clone()
         saved = [t.clone() for t in self.opt.state_tensors()]
         t_saved = self.opt.t
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):  # warm-up (cuBLAS handles, allocator) off the capture
-            for _ in range(3):
-                self.step(self.static_idx)
-        torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.static_loss = self.step(self.static_idx)
+        try:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):  # warm-up (cuBLAS handles, allocator) off the capture
+                for _ in range(3):
+                    self.step(self.static_idx)
+            torch.cuda.current_stream().wait_stream(side)
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.static_loss = self.step(self.static_idx)
+        except RuntimeError as err:
+            self.graph, self.graph_mode = None, False
+            warnings.warn(f"CUDA graph capture failed ({err}); training without it", stacklevel=3)
+        torch.cuda.synchronize(self.device)
         with torch.no_grad():
             for t, s in zip(self.opt.state_tensors(), saved, strict=True):
                 t.copy_(s)
@@ -512,8 +523,8 @@ def train_many(
     histories come back in the order of ``members`` and hold what
     ``fit(..., on_divergence="stop")`` records, except ``time``: the wall time
     of the whole batched run divided by the number of networks (the cost of one
-    network, amortised). ``cuda_graph=None`` uses a CUDA graph on a GPU and
-    never on the CPU. With ``return_stack=True`` also returns the trained
+    network, amortised). ``cuda_graph=None`` uses a CUDA graph on a GPU (unless
+    the environment sets ``MLA_CUDA_GRAPH=0``) and never on the CPU. With ``return_stack=True`` also returns the trained
     :class:`StackedMLP` (networks in the engine's order: sorted by optimiser and
     activation) and that order.
     """
@@ -526,7 +537,7 @@ def train_many(
         raise ValueError(f"batch_size={batch_size!r}: expected a positive integer")
     device = get_device(device)
     if cuda_graph is None:
-        cuda_graph = device.type == "cuda"
+        cuda_graph = device.type == "cuda" and os.environ.get("MLA_CUDA_GRAPH", "1") != "0"
     if cuda_graph and device.type != "cuda":
         raise ValueError(f"cuda_graph=True needs a CUDA device, not device={str(device)!r}")
     # Contiguous groups: one optimiser group, and activation runs within it.

@@ -93,7 +93,7 @@ def test_rows_table_and_rst():
     text = bench.format_table(results)
     assert "3.0x" in text and "5x (missed)" in text and "Test CPU" in text and "1 thread" in text
     rst = bench.rst_table(results)
-    assert rst.startswith(".. list-table::") and rst.count("   * - ") == 3
+    assert rst.startswith(".. list-table::") and rst.count("   * - ") == 3 and "20 / 5" in rst
 
 
 def test_main_writes_json_and_prints_the_table(tmp_path, monkeypatch, capsys):
