@@ -97,6 +97,8 @@ tutorial_acc = test_acc
 # gradient reaching the first layers is small (each sigmoid multiplies it by
 # :math:`\sigma'(z) \le 1/4`, see :ref:`the chapter on gradient dispersion
 # <sphx_glr_auto_examples_01_architecture_plot_01_gradient_dispersion.py>`).
+import math
+
 import matplotlib.pyplot as plt
 
 fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -106,15 +108,8 @@ ax.set(
     ylabel="training loss (cross-entropy)",
     title=f"SGD, learning rate 1e-3: test accuracy {100 * tutorial_acc:.1f}% after {epochs} epoch(s)",
 )
-ax.axhline(torch.log(torch.tensor(10.0)).item(), color="gray", ls="--", lw=1)
-ax.annotate(
-    "log 10: chance level",
-    (0, 2.31),
-    xytext=(5, 5),
-    textcoords="offset points",
-    fontsize=8,
-    color="gray",
-)
+ax.axhline(math.log(10), color="gray", ls="--", lw=1, label="log 10: the loss of a uniform guess")
+ax.legend(loc="upper right")
 plt.show()
 
 # %%
