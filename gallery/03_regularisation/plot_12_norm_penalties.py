@@ -90,7 +90,12 @@ for ax, metric, title in zip(
 ):
     scale = 100 if metric == "test_acc" else 1
     curves = {k: tuple(scale * v for v in table[k].curve(metric)) for k in shown}
-    plots.plot_curves(curves, ax=ax, ylabel=title.lower(), title=f"{title}, mean ± std")
+    if metric == "train_loss":  # log scale: the mean only (a band below 0 cannot be drawn)
+        curves = {k: mean for k, (mean, _) in curves.items()}
+    spread = "" if metric == "train_loss" else " ± std"
+    plots.plot_curves(
+        curves, ax=ax, ylabel=title.lower(), title=f"{title}: mean{spread} over seeds"
+    )
 axes[0].set_yscale("log")
 axes[2].set_ylim(bottom=60)
 plt.show()
