@@ -223,8 +223,9 @@ def test_experiments_batched_and_plain_engines_agree(monkeypatch):
         "sgd": base.replace(lr=0.5),
         "adam": base.replace(optimizer="adam", lr=3e-3),
         "relu": base.replace(activation="relu", lr=0.1, l1=1e-4),
-        "bn": base.replace(batch_norm="before"),
-    }  # not batchable: the plain loop runs it
+        "xavier": base.replace(activation="tanh", init="xavier_uniform", lr=0.1),
+        "bn": base.replace(batch_norm="before"),  # not batchable: the plain loop runs it
+    }
     fast = sweep(configs, seeds=[0, 1], engine="auto")
     slow = sweep(configs, seeds=[0, 1], engine="plain")
     for label in configs:
@@ -259,3 +260,44 @@ def test_cuda_graph_equals_eager_on_the_gpu(small):
     graph = _batched(small, specs, 2, 16, device="cuda", cuda_graph=True)
     for h, ref in zip(graph, eager, strict=True):
         _assert_same(h, ref)
+
+
+def test_cuda_graph_orchestration_with_a_stand_in_graph(small, monkeypatch):
+    """The graph path's bookkeeping (warm-up then restore, static buffers, the eager partial
+    batch, Adam's step counter on the device) gives the eager results. No GPU here: a stand-in
+    "graph" replays the step by running it again on the same static buffers."""
+    from contextlib import nullcontext
+
+    from mla_course.engine import _Trainer
+
+    specs = [s for s in SPECS if s[1] in ("sgd", "adam", "momentum")]
+    members = [Member(_model(a, s), o, lr, kw, l1, s) for a, o, lr, kw, l1, s in specs]
+    members.sort(key=lambda m: (m.optimizer, m.model.activation))
+    cpu = torch.device("cpu")
+    eager = _Trainer(members, *small, 16, cpu, cuda_graph=False)
+    graphed = _Trainer(members, *small, 16, cpu, cuda_graph=True)
+    assert graphed.opt.tensor_step and not eager.opt.tensor_step
+
+    class Graph:
+        def replay(self):
+            graphed.static_loss.copy_(graphed.step(graphed.static_idx))
+
+    class Stream:
+        def wait_stream(self, other):
+            pass
+
+    monkeypatch.setattr(torch.cuda, "Stream", Stream)
+    monkeypatch.setattr(torch.cuda, "current_stream", Stream)
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: nullcontext())
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", Graph)
+    monkeypatch.setattr(torch.cuda, "graph", lambda g: nullcontext())
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    steps = math.ceil(len(small[0][0]) / 16)
+    for _ in range(2):
+        a, b = torch.empty(steps, len(members)), torch.empty(steps, len(members))
+        eager.epoch(a)
+        graphed.epoch(b)
+        assert graphed.graph is not None
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=0)
+    for p, q in zip(graphed.net.parameters(), eager.net.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
