@@ -63,6 +63,8 @@ html_theme_options = {
     "show_navbar_depth": 2,
     "home_page_in_toc": True,
 }
+# The light/dark mode a first-time reader gets (the theme logs a console error without it).
+html_context = {"default_mode": "auto"}
 
 autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_typehints = "description"
