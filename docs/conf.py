@@ -39,6 +39,7 @@ extensions = [
     "sphinx_gallery.gen_gallery",
     "sphinxcontrib.bibtex",
     "myst_parser",
+    "mla_course.bench",  # the bench-table directive of the Performance page
 ]
 
 exclude_patterns = [

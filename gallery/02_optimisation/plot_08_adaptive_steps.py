@@ -66,7 +66,7 @@ plt.show()
 # have shrunk before it reaches the end of the valley.
 #
 # AdaGrad in the long run: the step keeps shrinking
-# ------------------------------------------------
+# -------------------------------------------------
 # :math:`r` only grows: if the gradients keep the same scale, :math:`r` grows
 # like :math:`t` and AdaGrad's step like :math:`1/\sqrt{t}`, whether or not the
 # optimum is near. RMSProp and Adam forget old gradients and keep a steady step.
