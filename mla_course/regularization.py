@@ -7,15 +7,15 @@ transform returns the shape it was given. Every transform draws its random
 numbers from its own ``torch.Generator`` (seeded 0 unless one is passed), so a
 run is repeatable.
 
-=====================  ======================================  =====================
-transform              what it does to ``x``                   labels
-=====================  ======================================  =====================
-:class:`ShiftRotate`   small random shift and rotation         unchanged
-:class:`GaussianNoise` adds Gaussian noise                     unchanged
-:class:`Cutout`        blanks a random square                  unchanged
-:class:`Mixup`         convex mix of two images                mixed in the same ratio
-:class:`CutMix`        pastes a box of another image           mixed by area
-=====================  ======================================  =====================
+========================  ==================================  =======================
+transform                 what it does to ``x``               labels
+========================  ==================================  =======================
+:class:`ShiftRotate`      small random shift and rotation     unchanged
+:class:`GaussianNoise`    adds Gaussian noise                 unchanged
+:class:`Cutout`           blanks a random square              unchanged
+:class:`Mixup`            convex mix of two images            mixed in the same ratio
+:class:`CutMix`           pastes a box of another image       mixed by area
+========================  ==================================  =======================
 
 :func:`l1_penalty` and :func:`l2_penalty` build the term :math:`\\alpha\\,\\Omega(\\theta)`
 added to the loss (``fit(..., penalty=...)``). :class:`EarlyStopping` goes to
