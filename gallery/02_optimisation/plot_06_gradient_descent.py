@@ -89,11 +89,11 @@ plt.show()
 # %%
 # Full batch, mini-batch, one example
 # -----------------------------------
-# The same network trained from scratch on fewer images (printed below),
-# each with a step size that suits it:
-# a full-batch step uses all :math:`n` examples, so it needs many epochs; online
-# SGD takes :math:`n` steps per epoch, each nearly free but very noisy. The
-# training loss is measured on the whole training split after each epoch.
+# The same network trained from scratch on fewer images (the number is printed
+# below), each way with a step size that suits it. A full-batch step uses all
+# :math:`n` examples, so it needs many epochs; online SGD takes :math:`n` steps
+# per epoch, each cheap but very noisy. The training loss is measured on the
+# whole training split after each epoch.
 small = config.replace(
     n_train=pick(full=2_000, quick_value=500), epochs=pick(full=3, quick_value=2)
 )
@@ -132,22 +132,21 @@ plt.show()
 # descent started at a distance :math:`\varepsilon` from the ridge
 # :math:`\theta_2 = 0` slows down near the saddle, for a number of steps that
 # grows like :math:`\log(1/\varepsilon)`.
+from functools import partial
+
 from mla_course import optim
 from mla_course import surfaces as S
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
 for eps in [1e-1, 1e-4, 1e-8]:
-    path = S.trajectory(S.saddle, lambda p: optim.SGD(p, lr=0.1), (1.5, eps), 250)
+    path = S.trajectory(S.saddle, partial(optim.SGD, lr=0.1), (1.5, eps), 250)
     loss = S.saddle(path)
     escaped = int((loss < -0.2).nonzero()[0]) if (loss < -0.2).any() else None
     print(
         f"start at distance {eps:g} from the ridge: near a minimum (f < -0.2) after {escaped} steps"
     )
     ax1.plot(path[:, 0], path[:, 1], ".-", ms=3, label=f"ε = {eps:g}")
-    grad_norm = (
-        path[:, 0] ** 2 + (path[:, 1] ** 3 - path[:, 1]) ** 2
-    ).sqrt()  # |∇f| in closed form
-    ax2.semilogy(grad_norm, label=f"ε = {eps:g}")
+    ax2.semilogy(torch.hypot(path[:, 0], path[:, 1] ** 3 - path[:, 1]), label=f"ε = {eps:g}")
 S.draw(S.saddle, ax=ax1)
 ax1.set_title("Gradient descent (ρ=0.1) near a saddle point")
 ax1.legend(loc="upper left")
@@ -169,13 +168,8 @@ plt.show()
 import math
 
 fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), sharex=True, sharey=True)
-ring = torch.stack(
-    [
-        torch.cos(torch.linspace(0, 2 * math.pi, 17)[:-1]),
-        torch.sin(torch.linspace(0, 2 * math.pi, 17)[:-1]),
-    ],
-    1,
-).double()
+angles = torch.linspace(0, 2 * math.pi, 17, dtype=torch.float64)[:-1]
+ring = torch.stack([angles.cos(), angles.sin()], 1)  # (16, 2)
 for ax, kappa in zip(axes, [1, 4, 25], strict=True):
     bowl = S.quadratic(1.0, float(kappa))
     points = ring / bowl(ring).sqrt()[:, None] * 0.5  # on one level set
@@ -207,9 +201,9 @@ plt.show()
 # Reading the loss curve to set the step size
 # -------------------------------------------
 # *Observer la courbe d'erreur pour régler le pas d'apprentissage* (cs231n):
-# too low a step and the loss decreases slowly and almost linearly; a good one
-# drops quickly then keeps improving; too high, it drops fast then stalls at a
-# high value; far too high, it explodes. The network of Question 1 on MNIST:
+# too low a step and the loss barely moves; a good one drops quickly then keeps
+# improving; too high, the loss stalls at a high value (here above chance);
+# far too high, it explodes. The network of Question 1 on MNIST:
 from mla_course.experiments import sweep
 
 base = Config(
@@ -234,6 +228,8 @@ ax.set(
 )
 ax.legend()
 plt.show()
+final = {name: r.mean("train_loss") for name, r in zip(labels, table.values(), strict=True)}
+assert final["good"] < min(final["low"], final["high"]) and final["high"] < final["very high"]
 table
 
 # %%
