@@ -166,29 +166,20 @@ plt.show()
 # :math:`\kappa`, we draw :math:`-\nabla f` on a ring of points and measure its
 # angle with the direction of the minimum.
 import math
+from dataclasses import replace
 
 fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), sharex=True, sharey=True)
 angles = torch.linspace(0, 2 * math.pi, 17, dtype=torch.float64)[:-1]
 ring = torch.stack([angles.cos(), angles.sin()], 1)  # (16, 2)
 for ax, kappa in zip(axes, [1, 4, 25], strict=True):
-    bowl = S.quadratic(1.0, float(kappa))
-    points = ring / bowl(ring).sqrt()[:, None] * 0.5  # on one level set
+    bowl = replace(S.quadratic(1.0, float(kappa)), extent=(-1.1, 1.1, -1.1, 1.1))
+    points = ring / bowl(ring).sqrt()[:, None] * 0.7  # on one level set
     direction = -points @ bowl.hessian  # -grad f, (16, 2)
+    unit = direction / direction.norm(dim=1, keepdim=True)  # arrows show directions only
     angle = torch.rad2deg(torch.acos(F.cosine_similarity(direction, -points).clamp(-1, 1))).max()
     S.draw(bowl, ax=ax)
-    ax.quiver(
-        points[:, 0],
-        points[:, 1],
-        direction[:, 0],
-        direction[:, 1],
-        color=plots.OKABE_ITO[3],
-        angles="xy",
-        scale_units="xy",
-        scale=4 * kappa**0.5,
-    )
+    ax.quiver(*points.T, *unit.T, color=plots.OKABE_ITO[3], angles="xy", scale_units="xy", scale=8)
     ax.set(
-        xlim=(-0.9, 0.9),
-        ylim=(-0.9, 0.9),
         aspect="equal",
         title=f"κ = {kappa}: -∇f is up to {angle:.0f}° off",
     )
