@@ -247,7 +247,8 @@ plt.show()
 # * Momentum widens the range of stable step sizes (up to :math:`2(1+\alpha)/L`)
 #   but, with too much :math:`\alpha`, it oscillates on its own.
 # * Nesterov evaluates the gradient at the look-ahead point, which corrects an
-#   overshoot one step earlier.
+#   overshoot one step earlier; the price, at large :math:`\alpha`, is a
+#   narrower range of stable steps, :math:`2(1+\alpha)/((1+2\alpha)L)`.
 # * On MNIST, momentum with step :math:`\rho` behaves much like SGD with
 #   :math:`\rho/(1-\alpha)`; compare the table's rows.
 #
