@@ -307,13 +307,15 @@ class Table(dict):
     """Results by label, shown as a table of mean ± std over seeds.
 
     In Sphinx-Gallery and Jupyter it renders as HTML; ``print`` gives plain text.
+    There is no time column: the engine trains the runs of a sweep together, so
+    a run's share of the time says nothing about its configuration (time one
+    configuration alone with :func:`run` and ``engine="plain"``).
     """
 
     columns = (
         ("test_acc", "test accuracy", 100, "%"),
         ("test_loss", "test loss", 1, ""),
         ("train_loss", "train loss", 1, ""),
-        ("time", "train time (s)", 1, ""),
     )
 
     def best(self, metric: str = "test_acc", largest: bool = True) -> str:
