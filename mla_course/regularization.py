@@ -216,15 +216,14 @@ class Cutout(_Transform):
         return images.reshape(x.shape), y
 
 
-class Mixup(_Transform):
-    """Mix each example with another of the batch: ``lam * (x_i, y_i) + (1 - lam) * (x_j, y_j)``.
+class _Mix(_Transform):
+    """What :class:`Mixup` and :class:`CutMix` share: the checks, the draws, the repr.
 
-    ``lam`` is drawn once per batch from Beta(``alpha``, ``alpha``) and ``j`` is a
-    random permutation of the batch (Zhang et al., 2018). Returns soft labels of
-    shape ``(batch, num_classes)`` that sum to 1, which ``F.cross_entropy`` accepts.
+    A weight ``lam`` drawn from Beta(``alpha``, ``alpha``) once per batch, a
+    random partner for each example, and soft labels over ``num_classes``.
     """
 
-    def __init__(self, alpha: float = 0.2, num_classes: int = 10, generator=None):
+    def __init__(self, alpha: float, num_classes: int, generator):
         _check("alpha", alpha, 0.0, open_low=True)
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes={num_classes!r}: expected an integer >= 2")
@@ -234,14 +233,30 @@ class Mixup(_Transform):
     def _args(self) -> dict:
         return {"alpha": self.alpha, "num_classes": self.num_classes}
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor):
+    def _draw(self, x: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """The mixing weight and the partners, a permutation of the batch ``(batch,)``."""
         lam = _beta(self.alpha, self.generator)
-        perm = torch.randperm(len(x), generator=self.generator).to(x.device)
+        return lam, torch.randperm(len(x), generator=self.generator).to(x.device)
+
+
+class Mixup(_Mix):
+    """Mix each example with another of the batch: ``lam * (x_i, y_i) + (1 - lam) * (x_j, y_j)``.
+
+    ``lam`` is drawn once per batch from Beta(``alpha``, ``alpha``) and ``j`` is a
+    random permutation of the batch (Zhang et al., 2018). Returns soft labels of
+    shape ``(batch, num_classes)`` that sum to 1, which ``F.cross_entropy`` accepts.
+    """
+
+    def __init__(self, alpha: float = 0.2, num_classes: int = 10, generator=None):
+        super().__init__(alpha, num_classes, generator)
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor):
+        lam, perm = self._draw(x)
         soft = _soft(y, self.num_classes)  # (batch, classes)
         return lam * x + (1 - lam) * x[perm], lam * soft + (1 - lam) * soft[perm]
 
 
-class CutMix(_Transform):
+class CutMix(_Mix):
     """Paste a random box of another image of the batch; labels mix by area (Yun et al., 2019).
 
     ``lam`` is drawn from Beta(``alpha``, ``alpha``); the box covers a share
@@ -251,20 +266,12 @@ class CutMix(_Transform):
     """
 
     def __init__(self, alpha: float = 1.0, num_classes: int = 10, generator=None):
-        _check("alpha", alpha, 0.0, open_low=True)
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes={num_classes!r}: expected an integer >= 2")
-        self.alpha, self.num_classes = alpha, num_classes
-        self.generator = _generator(generator)
-
-    def _args(self) -> dict:
-        return {"alpha": self.alpha, "num_classes": self.num_classes}
+        super().__init__(alpha, num_classes, generator)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor):
         images = _as_images(x).clone()  # (batch, C, H, W)
         _, _, h, w = images.shape
-        lam = _beta(self.alpha, self.generator)
-        perm = torch.randperm(len(x), generator=self.generator).to(x.device)
+        lam, perm = self._draw(x)
         cut_h, cut_w = int(h * math.sqrt(1 - lam)), int(w * math.sqrt(1 - lam))
         cy = int(torch.randint(0, h, (1,), generator=self.generator))  # box centre
         cx = int(torch.randint(0, w, (1,), generator=self.generator))

@@ -184,3 +184,14 @@ def test_early_stopping_restores_best_weights():
         EarlyStopping(patience=0)
     with pytest.raises(ValueError, match="monitor='val'"):
         EarlyStopping(monitor="val")
+
+
+@pytest.mark.parametrize("cls", [Mixup, CutMix])
+def test_mixing_transforms_check_their_arguments_and_show_them(cls):
+    with pytest.raises(ValueError, match="alpha=-1"):
+        cls(alpha=-1)
+    with pytest.raises(ValueError, match="num_classes=1: expected an integer >= 2"):
+        cls(num_classes=1)
+    assert repr(cls(alpha=0.5, num_classes=3)) == f"{cls.__name__}(alpha=0.5, num_classes=3)"
+    x, y = torch.randn(4, 784), torch.tensor([0, 1, 2, 2])
+    assert cls(num_classes=3, generator=_gen())(x, y)[1].shape == (4, 3)
