@@ -29,7 +29,7 @@ from .models import MLP
 from .train import History, fit
 from .utils import get_device, seed_everything
 
-__all__ = ["Config", "Result", "Table", "build", "run", "run_seeds", "sweep"]
+__all__ = ["OVERFITTING", "Config", "Result", "Table", "build", "run", "run_seeds", "sweep"]
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,23 @@ class Config:
     @property
     def sizes(self) -> list[int]:
         return [784, *self.hidden, len(data_lib.classes(self.dataset))]
+
+
+#: The over-fitting setting of chapter 3, shared by the pages on norm penalties,
+#: dropout and data augmentation: the first 500 MNIST training images, a
+#: 784-256-256-10 ReLU network (about 270,000 weights), SGD with momentum (0.9,
+#: the default of :class:`mla_course.optim.Momentum`) and step 0.05 for 40
+#: epochs; accuracy on the first 2,000 test images. With so few examples for so
+#: many weights, the network learns its training set by heart.
+OVERFITTING = Config(
+    n_train=500,
+    n_test=2000,
+    hidden=(256, 256),
+    activation="relu",
+    optimizer="momentum",
+    lr=0.05,
+    epochs=40,
+)
 
 
 @functools.lru_cache(maxsize=8)

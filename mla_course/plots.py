@@ -15,9 +15,11 @@ import matplotlib.pyplot as plt
 import torch
 
 __all__ = [
+    "METRIC_LABELS",
     "OKABE_ITO",
     "plot_confusion",
     "plot_curves",
+    "plot_table_curves",
     "show_images",
     "use_style",
 ]
@@ -121,6 +123,63 @@ def plot_curves(
         ax.set_yscale("log")
     ax.legend()
     return ax
+
+
+#: The axis label of each per-epoch metric of a training history (accuracies in %).
+METRIC_LABELS = {
+    "train_loss": "training loss",
+    "test_loss": "test loss",
+    "train_acc": "training accuracy (%)",
+    "test_acc": "test accuracy (%)",
+}
+
+
+def plot_table_curves(
+    table: Mapping[str, object],
+    labels: Sequence[str] | None = None,
+    *,
+    metrics: Sequence[str] = ("train_loss", "test_loss", "test_acc"),
+    logy: Sequence[str] = ("train_loss",),
+    log_band: bool = False,
+    figsize: tuple[float, float] | None = None,
+):
+    """The per-epoch curves of a results table: one panel per metric, one line per label.
+
+    ``table`` maps labels to :class:`mla_course.experiments.Result` (the
+    ``Table`` that :func:`mla_course.experiments.sweep` returns); ``labels``
+    picks and orders the lines (default: all of them). Each line is the mean over
+    seeds with a band of one standard deviation; accuracies are drawn in %. The
+    panels of ``logy`` have a log scale and, unless ``log_band=True``, show the
+    mean alone: a band that reaches below 0 cannot be drawn there. Epochs are
+    whole numbers on the x axis. Returns the array of ``Axes``, for the page to
+    adjust (limits, legend size).
+    """
+    for metric in metrics:
+        if metric not in METRIC_LABELS:
+            raise ValueError(f"metrics: {metric!r} is not one of {list(METRIC_LABELS)}")
+    labels = list(table) if labels is None else list(labels)
+    missing = [label for label in labels if label not in table]
+    if missing:
+        raise ValueError(f"labels={missing!r} are not in the table, whose labels are {list(table)}")
+    if figsize is None:
+        figsize = (13 / 3 * len(metrics), 3.6)
+    _, axes = plt.subplots(1, len(metrics), figsize=figsize, squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        scale = 100 if metric.endswith("_acc") else 1
+        curves = {k: tuple(scale * v for v in table[k].curve(metric)) for k in labels}
+        band = metric not in logy or log_band
+        if not band:
+            curves = {k: mean for k, (mean, _) in curves.items()}
+        name = METRIC_LABELS[metric].removesuffix(" (%)").capitalize()
+        plot_curves(
+            curves,
+            ax=ax,
+            ylabel=METRIC_LABELS[metric],
+            title=f"{name}: mean{' ± std' if band else ''} over seeds",
+            logy=metric in logy,
+        )
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    return axes[0]
 
 
 def plot_confusion(

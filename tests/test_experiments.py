@@ -55,3 +55,19 @@ def test_sweep_table_renders_and_finds_the_best():
 def test_unknown_optimizer_is_reported():
     with pytest.raises(ValueError, match="optimizer='lion'"):
         run(SMALL.replace(optimizer="lion"))
+
+
+def test_overfitting_setting_has_the_documented_values():
+    from mla_course.experiments import OVERFITTING
+
+    documented = Config(
+        n_train=500,
+        n_test=2000,
+        hidden=(256, 256),
+        activation="relu",
+        optimizer="momentum",
+        lr=0.05,
+        epochs=40,
+    )
+    assert documented == OVERFITTING  # and every other field at its default
+    assert OVERFITTING.sizes == [784, 256, 256, 10]

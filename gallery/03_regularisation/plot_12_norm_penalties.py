@@ -54,17 +54,9 @@ print(l1_penalty(alpha=1e-4), "adds alpha * sign(w) to the gradient: a constant 
 # seeds. The L2 runs use the optimiser's ``weight_decay`` (the same update as
 # above, here on the biases too), the L1 runs add :math:`\alpha \sum |w|` to
 # the loss.
-from mla_course.experiments import Config, sweep
+from mla_course.experiments import OVERFITTING, sweep
 
-base = Config(
-    n_train=500,
-    n_test=2000,
-    hidden=(256, 256),
-    activation="relu",
-    optimizer="momentum",
-    lr=0.05,
-    epochs=pick(full=40, quick_value=5),
-)
+base = OVERFITTING.replace(epochs=pick(full=OVERFITTING.epochs, quick_value=5))
 configs = {"no penalty": base}
 configs |= {f"L2, alpha={a:g}": base.replace(weight_decay=a) for a in (3e-3, 1e-2)}
 configs |= {f"L1, alpha={a:g}": base.replace(l1=a) for a in (1e-4, 3e-4)}
@@ -81,22 +73,7 @@ import matplotlib.pyplot as plt
 best_l2 = max((k for k in table if k.startswith("L2")), key=lambda k: table[k].mean())
 best_l1 = max((k for k in table if k.startswith("L1")), key=lambda k: table[k].mean())
 shown = ["no penalty", best_l2, best_l1]
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-for ax, metric, title in zip(
-    axes,
-    ("train_loss", "test_loss", "test_acc"),
-    ("Training loss", "Test loss", "Test accuracy (%)"),
-    strict=True,
-):
-    scale = 100 if metric == "test_acc" else 1
-    curves = {k: tuple(scale * v for v in table[k].curve(metric)) for k in shown}
-    if metric == "train_loss":  # log scale: the mean only (a band below 0 cannot be drawn)
-        curves = {k: mean for k, (mean, _) in curves.items()}
-    spread = "" if metric == "train_loss" else " ± std"
-    plots.plot_curves(
-        curves, ax=ax, ylabel=title.lower(), title=f"{title}: mean{spread} over seeds"
-    )
-axes[0].set_yscale("log")
+axes = plots.plot_table_curves(table, shown)
 axes[2].set_ylim(bottom=60)
 plt.show()
 

@@ -43,17 +43,9 @@ print(
 # Dropout against over-fitting
 # ----------------------------
 # The same network and budget with dropout after each hidden layer.
-from mla_course.experiments import Config, sweep
+from mla_course.experiments import OVERFITTING, sweep
 
-base = Config(
-    n_train=500,
-    n_test=2000,
-    hidden=(256, 256),
-    activation="relu",
-    optimizer="momentum",
-    lr=0.05,
-    epochs=pick(full=40, quick_value=5),
-)
+base = OVERFITTING.replace(epochs=pick(full=OVERFITTING.epochs, quick_value=5))
 rates = (0.0, 0.2, 0.5)
 table = sweep(
     {f"p={p}": base.replace(dropout=p) for p in rates},
@@ -71,22 +63,7 @@ table
 # previous page, and combine them in the final exercise.
 import matplotlib.pyplot as plt
 
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-for ax, metric, title in zip(
-    axes,
-    ("train_loss", "test_loss", "test_acc"),
-    ("Training loss", "Test loss", "Test accuracy (%)"),
-    strict=True,
-):
-    scale = 100 if metric == "test_acc" else 1
-    curves = {k: tuple(scale * v for v in r.curve(metric)) for k, r in table.items()}
-    if metric == "train_loss":  # log scale: the mean only (a band below 0 cannot be drawn)
-        curves = {k: mean for k, (mean, _) in curves.items()}
-    spread = "" if metric == "train_loss" else " ± std"
-    plots.plot_curves(
-        curves, ax=ax, ylabel=title.lower(), title=f"{title}: mean{spread} over seeds"
-    )
-axes[0].set_yscale("log")
+axes = plots.plot_table_curves(table)
 axes[2].set_ylim(bottom=60)
 plt.show()
 
