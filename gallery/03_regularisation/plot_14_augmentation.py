@@ -30,21 +30,13 @@ import matplotlib.pyplot as plt
 import torch
 
 from mla_course import plots
-from mla_course.experiments import Config, load_data
+from mla_course.experiments import OVERFITTING, load_data
 from mla_course.regularization import CutMix, Cutout, GaussianNoise, Mixup, ShiftRotate
 from mla_course.utils import get_device, pick
 
 plots.use_style()
 device = get_device()
-base = Config(
-    n_train=500,
-    n_test=2000,
-    hidden=(256, 256),
-    activation="relu",
-    optimizer="momentum",
-    lr=0.05,
-    epochs=pick(full=40, quick_value=4),
-)
+base = OVERFITTING.replace(epochs=pick(full=OVERFITTING.epochs, quick_value=4))
 (X, y), (X_test, y_test) = load_data(base, device)
 
 transforms = {
@@ -133,19 +125,7 @@ table
 # variants of the images at every epoch can keep it falling for longer.
 # Shifts and small rotations are variants a handwritten digit really meets;
 # noise, blanked squares and blends are not, which the table lets us weigh.
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.8))
-plots.plot_curves(
-    {k: r.curve("test_loss") for k, r in table.items()},
-    ax=ax1,
-    ylabel="test loss",
-    title="Test loss: mean ± std over seeds",
-)
-plots.plot_curves(
-    {k: tuple(100 * v for v in r.curve("test_acc")) for k, r in table.items()},
-    ax=ax2,
-    ylabel="test accuracy (%)",
-    title="Test accuracy: mean ± std over seeds",
-)
+ax1, ax2 = plots.plot_table_curves(table, metrics=("test_loss", "test_acc"), figsize=(12, 3.8))
 ax1.legend(fontsize=7), ax2.legend(fontsize=7)
 ax2.set_ylim(bottom=70)
 plt.show()
