@@ -218,24 +218,7 @@ table
 # (it is much faster) and with SGD at the same *effective* step
 # :math:`\rho/(1-\alpha) = 0.5` (they are close). Nesterov and heavy-ball
 # momentum differ little here.
-from matplotlib.ticker import MaxNLocator
-
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
-plots.plot_curves(
-    {k: r.curve("train_loss") for k, r in table.items()},
-    ax=ax1,
-    ylabel="training loss",
-    title="Training loss (mean ± std over seeds)",
-    logy=True,
-)
-plots.plot_curves(
-    {k: tuple(100 * t for t in r.curve("test_acc")) for k, r in table.items()},
-    ax=ax2,
-    ylabel="test accuracy (%)",
-    title="Test accuracy",
-)
-for ax in (ax1, ax2):
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+plots.plot_table_curves(table, metrics=("train_loss", "test_acc"), log_band=True, figsize=(11, 3.8))
 plt.show()
 
 # %%

@@ -102,22 +102,9 @@ for (name, _), lrs in grids.items():
 summary
 
 # %%
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
-plots.plot_curves(
-    {k: r.curve("train_loss") for k, r in summary.items()},
-    ax=ax1,
-    ylabel="training loss",
-    title="Training loss",
-    logy=True,
+plots.plot_table_curves(
+    summary, metrics=("train_loss", "test_acc"), log_band=True, figsize=(11, 3.8)
 )
-plots.plot_curves(
-    {k: tuple(100 * t for t in r.curve("test_acc")) for k, r in summary.items()},
-    ax=ax2,
-    ylabel="test accuracy (%)",
-    title="Test accuracy",
-)
-for ax in (ax1, ax2):
-    ax.xaxis.get_major_locator().set_params(integer=True)
 plt.show()
 
 # %%
