@@ -238,12 +238,11 @@ class SGD(_Optimizer):
         sgd_update(p, g, group["lr"])
 
 
-class Momentum(_Optimizer):
-    """Momentum: ``v <- alpha * v - rho * g``, ``theta <- theta + v`` (``alpha = momentum``,
-    ``rho = lr``). Same steps as ``torch.optim.SGD(lr, momentum)``; see :func:`momentum_update`.
-    """
+class _Velocity(_Optimizer):
+    """What momentum and Nesterov share: a velocity per parameter, updated by ``_rule``."""
 
     _unit = ("momentum",)
+    _rule: Callable  # momentum_update or nesterov_update
 
     def __init__(
         self, params: Iterable, lr: float, momentum: float = 0.9, weight_decay: float = 0.0
@@ -253,27 +252,25 @@ class Momentum(_Optimizer):
     def _update(self, p, g, state, group):
         if not state:
             state["v"] = torch.zeros_like(p)  # velocity, starts at rest
-        momentum_update(p, g, state["v"], group["lr"], group["momentum"])
+        self._rule(p, g, state["v"], group["lr"], group["momentum"])
 
 
-class Nesterov(_Optimizer):
+class Momentum(_Velocity):
+    """Momentum: ``v <- alpha * v - rho * g``, ``theta <- theta + v`` (``alpha = momentum``,
+    ``rho = lr``). Same steps as ``torch.optim.SGD(lr, momentum)``; see :func:`momentum_update`.
+    """
+
+    _rule = staticmethod(momentum_update)
+
+
+class Nesterov(_Velocity):
     """Nesterov momentum: the gradient at the look-ahead point ``theta + alpha * v``.
 
     The parameters hold the look-ahead point itself (see :func:`nesterov_update`),
     which is what ``torch.optim.SGD(lr, momentum, nesterov=True)`` does.
     """
 
-    _unit = ("momentum",)
-
-    def __init__(
-        self, params: Iterable, lr: float, momentum: float = 0.9, weight_decay: float = 0.0
-    ):
-        super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
-
-    def _update(self, p, g, state, group):
-        if not state:
-            state["v"] = torch.zeros_like(p)
-        nesterov_update(p, g, state["v"], group["lr"], group["momentum"])
+    _rule = staticmethod(nesterov_update)
 
 
 class AdaGrad(_Optimizer):
