@@ -16,10 +16,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 
 from . import cache
 from . import data as data_lib
@@ -29,7 +30,17 @@ from .models import MLP
 from .train import History, fit
 from .utils import get_device, seed_everything
 
-__all__ = ["OVERFITTING", "Config", "Result", "Table", "build", "run", "run_seeds", "sweep"]
+__all__ = [
+    "OVERFITTING",
+    "Config",
+    "Result",
+    "Table",
+    "build",
+    "fit_config",
+    "run",
+    "run_seeds",
+    "sweep",
+]
 
 
 @dataclass(frozen=True)
@@ -144,8 +155,22 @@ def _l1_penalty(coefficient: float):
     return penalty
 
 
-def _run_plain(config: Config, seed: int, device=None, *, return_model: bool = False):
-    """One run of ``config`` with the plain loop, :func:`mla_course.train.fit`."""
+def fit_config(
+    config: Config,
+    seed: int = 0,
+    device=None,
+    *,
+    loss_fn: Callable = F.cross_entropy,
+    transform: Callable | None = None,
+) -> tuple[History, MLP]:
+    """Train one model of ``config`` with the plain loop, :func:`mla_course.train.fit`.
+
+    Returns the :class:`~mla_course.train.History` and the trained model. Nothing
+    is cached: this is the way to change what a :class:`Config` does not
+    describe, a loss other than cross-entropy (``loss_fn(scores, y)``) or a batch
+    transform of :mod:`mla_course.regularization` (``transform(x, y)``). A run
+    whose loss becomes NaN or infinite stops there (``History.diverged_at``).
+    """
     train, test = load_data(config, device)
     model, optimizer = build(config, seed, device)
     history = fit(
@@ -156,10 +181,12 @@ def _run_plain(config: Config, seed: int, device=None, *, return_model: bool = F
         epochs=config.epochs,
         batch_size=config.batch_size,
         seed=seed,
+        loss_fn=loss_fn,
         penalty=_l1_penalty(config.l1) if config.l1 else None,
+        transform=transform,
         on_divergence="stop",
     )
-    return (history, model) if return_model else history
+    return history, model
 
 
 ENGINES = ("auto", "plain", "batched")
@@ -216,7 +243,7 @@ def _run_many(pairs: list[tuple[Config, int]], device=None, engine: str = "auto"
         elif engine == "batched":
             raise ValueError(f"engine='batched' cannot run {reason}: use engine='auto' or 'plain'")
         else:
-            done[config, seed] = _run_plain(config, seed, device)
+            done[config, seed] = fit_config(config, seed, device)[0]
             cache.store(
                 keys[config, seed], done[config, seed].to_dict(), _cache_parts(config, seed, device)
             )
@@ -261,10 +288,11 @@ def run(
     :func:`mla_course.engine.train_many` (same results to float tolerance;
     ``History.time`` is then the batch's time divided by its number of models),
     ``"auto"`` with the batched engine when it supports ``config`` (no batch
-    norm, no dropout). ``return_model=True`` always trains afresh with the plain loop.
+    norm, no dropout). ``return_model=True`` always trains afresh with the plain loop
+    (:func:`fit_config`).
     """
     if return_model:
-        return _run_plain(config, seed, device, return_model=True)
+        return fit_config(config, seed, device)
     return _run_many([(config, seed)], device, engine)[0]
 
 

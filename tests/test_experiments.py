@@ -71,3 +71,29 @@ def test_overfitting_setting_has_the_documented_values():
     )
     assert documented == OVERFITTING  # and every other field at its default
     assert OVERFITTING.sizes == [784, 256, 256, 10]
+
+
+def test_fit_config_trains_like_run_and_takes_a_loss_and_a_transform():
+    import torch.nn.functional as F
+
+    from mla_course.experiments import build, fit_config, load_data
+    from mla_course.train import fit
+
+    history, model = fit_config(SMALL, seed=2)
+    reference = fit(*build(SMALL, 2), *load_data(SMALL), epochs=1, batch_size=50, seed=2)
+    assert history.step_loss == reference.step_loss
+    assert model.linears[0].weight.shape == (16, 784)
+    calls = {"loss": 0, "transform": 0}
+
+    def loss_fn(scores, y):
+        calls["loss"] += 1
+        return 2 * F.cross_entropy(scores, y)
+
+    def transform(x, y):
+        calls["transform"] += 1
+        return x, y
+
+    doubled, _ = fit_config(SMALL, seed=2, loss_fn=loss_fn, transform=transform)
+    steps = SMALL.n_train // SMALL.batch_size
+    assert calls == {"loss": steps, "transform": steps}
+    assert math.isclose(doubled.step_loss[0], 2 * history.step_loss[0], rel_tol=1e-5)

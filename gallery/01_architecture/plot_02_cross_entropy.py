@@ -187,8 +187,7 @@ plt.show()
 # sigmoid hidden units), same initial weights, same mini-batches, same SGD
 # learning rate; only the loss on the 10 output scores changes. Accuracy is
 # measured by the largest score in both cases.
-from mla_course.experiments import Config, build, load_data
-from mla_course.train import fit
+from mla_course.experiments import Config, fit_config
 from mla_course.utils import get_device, pick
 
 device = get_device()
@@ -200,27 +199,14 @@ config = Config(
     n_test=pick(full=None, quick_value=2000),
 )
 seeds = range(pick(full=2, quick_value=1))
-train, test = load_data(config, device)
 runs = {
     "softmax + cross-entropy": losses.cross_entropy,
     "sigmoid + squared error": losses.sigmoid_l2,
 }
-histories = {name: [] for name in runs}
-for name, loss_fn in runs.items():
-    for seed in seeds:
-        model, optimizer = build(config, seed, device)
-        histories[name].append(
-            fit(
-                model,
-                optimizer,
-                train,
-                test,
-                epochs=config.epochs,
-                batch_size=config.batch_size,
-                seed=seed,
-                loss_fn=loss_fn,
-            )
-        )
+histories = {
+    name: [fit_config(config, seed, device, loss_fn=loss_fn)[0] for seed in seeds]
+    for name, loss_fn in runs.items()
+}
 for name, hs in histories.items():
     accs = torch.tensor([h.test_acc[-1] for h in hs]) * 100
     print(
