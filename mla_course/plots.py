@@ -17,6 +17,7 @@ import torch
 __all__ = [
     "METRIC_LABELS",
     "OKABE_ITO",
+    "block_average",
     "plot_confusion",
     "plot_curves",
     "plot_table_curves",
@@ -91,6 +92,24 @@ def show_images(
     if suptitle:
         fig.suptitle(suptitle)
     return fig
+
+
+def block_average(values, window: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Means of consecutive windows of ``window`` values: the trend of a noisy curve.
+
+    ``values`` is one value per step, a sequence or a 1-D tensor (the loss of
+    each mini-batch, say); the windows do not overlap and an incomplete last one
+    is dropped. Returns the step at which each window starts and its mean, both
+    of shape ``(len(values) // window,)``, the means in float64:
+    ``ax.plot(*block_average(history.step_loss, 20))``.
+    """
+    if not isinstance(window, int) or isinstance(window, bool) or window < 1:
+        raise ValueError(f"window={window!r}: expected an integer >= 1")
+    v = torch.as_tensor(values, dtype=torch.float64).cpu()
+    if v.dim() != 1:
+        raise ValueError(f"values of shape {tuple(v.shape)}: expected one value per step (1-D)")
+    n = len(v) // window
+    return torch.arange(n) * window, v[: n * window].view(n, window).mean(1)
 
 
 def plot_curves(

@@ -70,3 +70,17 @@ def test_plot_table_curves_rejects_unknown_metrics_and_labels():
     with pytest.raises(ValueError, match=r"labels=\['c'\] are not in the table"):
         plots.plot_table_curves(TABLE, ["a", "c"])
     plt.close("all")
+
+
+def test_block_average_matches_average_pooling():
+    values = torch.rand(103, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    steps, means = plots.block_average(values.tolist(), 10)
+    expected = torch.nn.functional.avg_pool1d(values[None, None], 10, 10)[0, 0]
+    torch.testing.assert_close(means, expected)  # the last 3 values are dropped
+    assert steps.tolist() == list(range(0, 100, 10)) and means.dtype == torch.float64
+    steps, means = plots.block_average(values, 1)
+    assert torch.equal(means, values) and steps.tolist() == list(range(103))
+    with pytest.raises(ValueError, match="window=0: expected an integer >= 1"):
+        plots.block_average(values, 0)
+    with pytest.raises(ValueError, match=r"values of shape \(2, 3\)"):
+        plots.block_average(torch.zeros(2, 3), 2)

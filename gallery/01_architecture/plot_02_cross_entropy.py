@@ -220,8 +220,7 @@ fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
 for i, (ax, name) in enumerate(zip(axes[:2], runs, strict=True)):
     step_loss = torch.tensor([h.step_loss for h in histories[name]]).mean(0)
     window = max(1, len(step_loss) // 100)  # moving average over ~1 % of the steps
-    smooth = F.avg_pool1d(step_loss[None, None], window, window)[0, 0]
-    ax.plot(torch.arange(len(smooth)) * window, smooth, color=plots.OKABE_ITO[i])
+    ax.plot(*plots.block_average(step_loss, window), color=plots.OKABE_ITO[i])
     ax.set(xlabel="step", ylabel="training loss", title=name)
 for name in runs:
     acc = torch.tensor([h.test_acc for h in histories[name]]).mean(0) * 100

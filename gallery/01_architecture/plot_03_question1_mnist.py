@@ -147,8 +147,7 @@ ax1.set(
 for label, result in table.items():
     mean, _ = result.curve("step_loss")
     window = max(1, len(mean) // 50)  # a moving average makes the trend readable
-    smooth = torch.nn.functional.avg_pool1d(mean[None, None].float(), window, window)[0, 0]
-    ax2.plot(torch.arange(len(smooth)) * window, smooth, label=label)
+    ax2.plot(*plots.block_average(mean, window), label=label)
 ax2.set(xlabel="step", ylabel="training loss", yscale="log", title="Training loss (moving average)")
 ax2.legend(ncols=2)
 plt.show()

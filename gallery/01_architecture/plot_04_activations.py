@@ -94,8 +94,7 @@ for ax, (title, names) in zip(axes, groups.items(), strict=True):
     for name in names:
         mean, _ = table[name].curve("step_loss")
         window = max(1, len(mean) // 60)
-        smooth = F.avg_pool1d(mean[None, None].float(), window, window)[0, 0]
-        ax.plot(torch.arange(len(smooth)) * window, smooth, label=name, color=colours[name])
+        ax.plot(*plots.block_average(mean, window), label=name, color=colours[name])
     ax.set(xlabel="step (mini-batch of 64)", yscale="log", title=title)
     ax.legend()
 axes[0].set_ylabel("training loss")
