@@ -257,22 +257,19 @@ for activation in ("tanh", "relu"):
 
 
 # %%
-def smoothed(values, window):
-    """Moving average over windows of ``window`` steps: (steps, values)."""
-    v = torch.as_tensor(values, dtype=torch.float64)[: len(values) // window * window]
-    return torch.arange(len(v) // window) * window, v.view(-1, window).mean(1)
-
-
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
 for ax, activation in zip(axes, ["tanh", "relu"], strict=True):
     window = max(1, len(table[f"{activation}, default"].histories[0].step_loss) // 60)
     for init in inits:
-        ax.plot(*smoothed(table[f"{activation}, {init}"].curve("step_loss")[0], window), label=init)
+        ax.plot(
+            *plots.block_average(table[f"{activation}, {init}"].curve("step_loss")[0], window),
+            label=init,
+        )
     history = too_large[activation]
     label = "N(0, 1), one seed" + (
         f": diverged at step {history.diverged_at}" if history.diverged_at is not None else ""
     )
-    ax.plot(*smoothed(history.step_loss, window), ls="--", color="gray", label=label)
+    ax.plot(*plots.block_average(history.step_loss, window), ls="--", color="gray", label=label)
     ax.set(xlabel="step", title=f"8 hidden layers of 128, {activation}", yscale="log")
     ax.legend()
 axes[0].set_ylabel("training loss")
