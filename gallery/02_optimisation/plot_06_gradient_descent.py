@@ -206,10 +206,9 @@ labels = {"low": 0.01, "good": 1.0, "high": 20.0, "very high": 100.0}
 table = sweep({f"{name}: ρ={lr:g}": base.replace(lr=lr) for name, lr in labels.items()}, seeds=[0])
 fig, ax = plt.subplots(figsize=(7, 4))
 for label, result in table.items():
-    steps = torch.tensor(result.histories[0].step_loss)
+    steps = result.histories[0].step_loss
     window = max(1, len(steps) // 40)  # a moving average shows the trend
-    smooth = steps.unfold(0, window, window).mean(1)
-    ax.plot(torch.arange(len(smooth)) * window, smooth, label=label)
+    ax.plot(*plots.block_average(steps, window), label=label)
 ax.axhline(math.log(10), color="gray", ls="--", lw=1, label="chance: log 10")
 ax.set(
     xlabel="step (mini-batch of 64)",

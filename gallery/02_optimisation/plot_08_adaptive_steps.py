@@ -113,7 +113,7 @@ for label, (cls, lr) in choices.items():
     ratio = torch.tensor(step_sizes[k - 5 : k + 5]).mean() / torch.tensor(step_sizes[-10:]).mean()
     print(f"    mean |Δw| at step {k} / at step {n}: {ratio:.2f} (1/sqrt(t): {(n / k) ** 0.5:.2f})")
     ax1.loglog(range(1, len(step_sizes) + 1), step_sizes, label=label)
-    ax2.plot(torch.tensor(losses).unfold(0, 20, 20).mean(1), label=label)
+    ax2.plot(plots.block_average(losses, 20)[1], label=label)
     if cls is optim.AdaGrad:  # anchor a 1/sqrt(t) line on AdaGrad's step at t = 10
         t = torch.arange(10, len(step_sizes) + 1.0)
         ax1.loglog(t, step_sizes[9] * (10 / t).sqrt(), "k:", label=r"$\propto 1/\sqrt{t}$")
