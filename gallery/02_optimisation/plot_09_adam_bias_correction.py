@@ -151,10 +151,8 @@ fig, ax = plt.subplots(figsize=(7, 4))
 for (lr, beta2, bc), result in zip(runs, table.values(), strict=True):
     if lr == 1e-2:
         mean, _ = result.curve("step_loss")
-        smooth = mean.unfold(0, 5, 5).mean(1)  # averages of 5 steps
         ax.plot(
-            torch.arange(len(smooth)) * 5,
-            smooth,
+            *plots.block_average(mean, 5),  # averages of 5 steps
             "-" if bc else "--",
             color=colours[beta2],
             lw=2.5 if bc else 1.5,
