@@ -113,7 +113,7 @@ for inverted in (True, False):
     nets[inverted] = MLP(
         base.sizes, "relu", dropout=p, dropout_layer=functools.partial(Dropout, inverted=inverted)
     ).to(device)
-    optimizer = torch.optim.SGD(nets[inverted].parameters(), lr=0.05, momentum=0.9)
+    optimizer = torch.optim.SGD(nets[inverted].parameters(), lr=base.lr, momentum=0.9)
     fit(nets[inverted], optimizer, (X, y), (X_test, y_test), epochs=base.epochs)
 
 

@@ -85,11 +85,16 @@ from mla_course.models import MLP
 from mla_course.train import History, fit
 
 
-def train(name, seed, **kwargs):
-    """Train ``base`` with transform ``name`` (or none) and ``seed``: History and model."""
+def network(seed):
+    """A network of ``base`` (initial weights set by ``seed``) and its optimiser."""
     torch.manual_seed(seed)
     model = MLP(base.sizes, base.activation).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=base.lr, momentum=0.9)
+    return model, torch.optim.SGD(model.parameters(), lr=base.lr, momentum=0.9)
+
+
+def train(name, seed, **kwargs):
+    """Train ``base`` with transform ``name`` (or none) and ``seed``: History and model."""
+    model, optimizer = network(seed)
     transform = transforms[name](torch.Generator().manual_seed(seed)) if name else None
     history = fit(
         model,
@@ -152,9 +157,7 @@ print(
 )
 for monitor in ("test_loss", "test_acc"):  # fit calls its second split "test": here, validation
     stopper = EarlyStopping(patience=pick(full=5, quick_value=2), monitor=monitor)
-    torch.manual_seed(0)
-    model = MLP(base.sizes, base.activation).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=base.lr, momentum=0.9)
+    model, optimizer = network(seed=0)
     history = fit(model, optimizer, (X, y), val, epochs=base.epochs, on_epoch_end=stopper)
     if stopper.stopped_epoch is None:  # the budget ran out first: restore by hand
         stopper.restore(model)
