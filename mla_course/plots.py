@@ -1,8 +1,8 @@
 """The figures of the book, in one consistent style.
 
 :func:`use_style` sets the style once per script: a colour-blind-safe cycle
-(Okabe and Ito), readable font sizes and figures saved at twice the screen
-resolution. The helpers return the ``Axes`` they drew on, so a page can add to
+(Okabe and Ito) and readable font sizes; the book build adds a copy of each
+figure at twice the resolution for high-density screens. The helpers return the ``Axes`` they drew on, so a page can add to
 them.
 """
 
@@ -43,7 +43,7 @@ def use_style() -> None:
             "legend.fontsize": 9,
             "legend.frameon": False,
             "figure.dpi": 100,
-            "savefig.dpi": 200,  # 2x for high-density screens
+            "savefig.dpi": 100,  # Sphinx-Gallery adds a 2x copy for high-density screens
             "figure.constrained_layout.use": True,
             "image.cmap": "viridis",
         }
