@@ -121,6 +121,7 @@ def bench(session: nox.Session) -> None:
         *session.posargs,
         env={
             "MLA_NO_CACHE": "1",
+            **THREADS,
             **({"MLA_QUICK": os.environ["MLA_QUICK"]} if "MLA_QUICK" in os.environ else {}),
         },
     )
