@@ -141,11 +141,18 @@ def build(config: Config, seed: int, device=None) -> tuple[MLP, torch.optim.Opti
     if config.init != "default":
         init_(model, config.init)
     model.to(get_device(device))
+    optimizer = make_optimizer(
+        config.optimizer, model.parameters(), config.lr, **_optimizer_kwargs(config)
+    )
+    return model, optimizer
+
+
+def _optimizer_kwargs(config: Config) -> dict:
+    """The optimizer's keyword arguments: ``optimizer_kwargs``, plus ``weight_decay`` if set."""
     kwargs = dict(config.optimizer_kwargs)
     if config.weight_decay:
         kwargs["weight_decay"] = config.weight_decay
-    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr, **kwargs)
-    return model, optimizer
+    return kwargs
 
 
 def _l1_penalty(coefficient: float):
@@ -255,9 +262,7 @@ def _run_many(pairs: list[tuple[Config, int]], device=None, engine: str = "auto"
             members = []
             for config, seed in chunk:
                 model, _ = build(config, seed, "cpu")  # the plain path's initial weights
-                kwargs = dict(config.optimizer_kwargs)
-                if config.weight_decay:
-                    kwargs["weight_decay"] = config.weight_decay
+                kwargs = _optimizer_kwargs(config)
                 members.append(Member(model, config.optimizer, config.lr, kwargs, config.l1, seed))
             train, test = load_data(first, device)
             histories = train_many(
