@@ -138,6 +138,20 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
+# (path, size, modification time) -> MD5: a file is hashed once per process, and
+# again only if it changed on disk since.
+_digests: dict[tuple[Path, int, int], str] = {}
+
+
+def _matches(path: Path, md5: str) -> bool:
+    """Whether the file at ``path`` has the MD5 ``md5``."""
+    stat = path.stat()
+    key = (path.resolve(), stat.st_size, stat.st_mtime_ns)
+    if key not in _digests:
+        _digests[key] = _md5(path)
+    return _digests[key] == md5
+
+
 def _find_in_mirror(mirror: Path, info: DatasetInfo, stem: str) -> Path:
     for folder in (mirror, mirror / info.folder / "raw", mirror / "raw"):
         for candidate in (folder / stem, folder / f"{stem}.gz"):
@@ -154,7 +168,7 @@ def _copy_from_mirror(mirror: Path, info: DatasetInfo, raw: Path) -> None:
     raw.mkdir(parents=True, exist_ok=True)
     for stem, md5 in info.md5.items():
         target = raw / stem
-        if target.is_file() and _md5(target) == md5:
+        if target.is_file() and _matches(target, md5):
             continue
         source = _find_in_mirror(mirror, info, stem)
         tmp = target.with_suffix(".tmp")
@@ -180,7 +194,7 @@ def _copy_from_mirror(mirror: Path, info: DatasetInfo, raw: Path) -> None:
 def _verify_cached(info: DatasetInfo, raw: Path) -> None:
     for stem, md5 in info.md5.items():
         path = raw / stem
-        if _md5(path) != md5:
+        if not _matches(path, md5):
             raise DataError(f"{path} is corrupt (MD5 mismatch). Delete it and load the data again.")
 
 
