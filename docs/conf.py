@@ -40,6 +40,7 @@ extensions = [
     "sphinxcontrib.bibtex",
     "myst_parser",
     "mla_course.bench",  # the bench-table directive of the Performance page
+    "mla_course.claims",  # records every page's checked claims, writes claims.rst
 ]
 
 exclude_patterns = [
