@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
+    "TRANSFORMS",
     "CutMix",
     "Cutout",
     "EarlyStopping",
@@ -396,3 +397,13 @@ class EarlyStopping:
             f"EarlyStopping(patience={self.patience}, monitor={self.monitor!r}, "
             f"best_epoch={self.best_epoch}, best={best}, stopped_epoch={self.stopped_epoch})"
         )
+
+
+# name -> batch transform class: the names accepted by ``Config.augment`` (mla_course.config).
+TRANSFORMS: dict[str, type[_Transform]] = {
+    "shift_rotate": ShiftRotate,
+    "noise": GaussianNoise,
+    "cutout": Cutout,
+    "mixup": Mixup,
+    "cutmix": CutMix,
+}
