@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
@@ -55,7 +55,9 @@ class History:
     epoch, measured after that epoch on the whole split. ``time`` is the
     cumulated training wall time in seconds at the end of each epoch (evaluation
     excluded). ``diverged_at`` is the step at which the loss became NaN or
-    infinite, if it did.
+    infinite, if it did. ``evaluated_on`` names the split that the ``test_*``
+    lists were measured on: ``"test"``, or ``"validation"`` for a run that
+    holds out part of its training set (``Config(holdout=..., evaluate_on=...)``).
     """
 
     step_loss: list[float] = field(default_factory=list)
@@ -65,6 +67,7 @@ class History:
     test_acc: list[float] = field(default_factory=list)
     time: list[float] = field(default_factory=list)
     diverged_at: int | None = None
+    evaluated_on: str = "test"
 
     @property
     def epochs(self) -> int:
@@ -83,15 +86,36 @@ class History:
 
     @classmethod
     def from_dict(cls, d: dict) -> History:
+        """The history that :meth:`to_dict` wrote; ``TypeError`` or ``ValueError`` if not one."""
+        if not isinstance(d, dict):
+            raise TypeError(f"a History is stored as a dict, not a {type(d).__name__}")
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(d) - set(names))
+        if unknown:
+            raise ValueError(f"History has no fields {unknown}: expected some of {names}")
+        for name, value in d.items():
+            if name == "diverged_at":
+                ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
+            elif name == "evaluated_on":
+                ok = isinstance(value, str)
+            else:
+                ok = isinstance(value, list) and all(
+                    isinstance(x, int | float) and not isinstance(x, bool) for x in value
+                )
+            if not ok:
+                raise ValueError(f"History.{name}={value!r:.80}: not what to_dict writes")
         return cls(**d)
 
     def __repr__(self) -> str:
-        f = self.final()
-        return (
-            f"History(epochs={self.epochs}, steps={len(self.step_loss)}, "
-            f"test_acc={f['test_acc']:.4f}, test_loss={f['test_loss']:.4f}, "
-            f"time={f['time']:.1f}s, diverged_at={self.diverged_at})"
-        )
+        parts = [f"epochs={self.epochs}", f"steps={len(self.step_loss)}"]
+        if self.epochs:  # no per-epoch value to show before the first epoch ends
+            f = self.final()
+            parts += [f"test_acc={f['test_acc']:.4f}", f"test_loss={f['test_loss']:.4f}"]
+            parts += [f"time={f['time']:.1f}s"] if self.time else []
+        if self.evaluated_on != "test":
+            parts.append(f"evaluated_on={self.evaluated_on!r}")
+        parts.append(f"diverged_at={self.diverged_at}")
+        return f"History({', '.join(parts)})"
 
 
 def train_epoch(
