@@ -1,18 +1,39 @@
 """A results cache on disk, so that rebuilding the book reuses the runs that did not change.
 
+Keys
+----
 An entry is stored under a *key*: the SHA-256 of its description (a JSON-able
 dict, e.g. a configuration and a seed) together with a fingerprint of the
-code that produced it (:func:`code_fingerprint`: the source of the package,
-the versions of Python and torch). Changing the configuration or any module
-that computes results gives another key, so a stale entry is never read; it
-just stays on disk unused (delete the folder to reclaim the space).
+code that produced it (:func:`code_fingerprint`). The fingerprint changes with
+what changes results and with nothing else: it hashes the syntax tree of every
+module that computes results (not ``plots``/``bench``, which only display or
+time them), without comments, docstrings or line numbers, and the versions of
+Python, torch and torchvision. A function passed in from a page (a transform, a
+model factory) is not package code: :func:`function_fingerprint` hashes its
+code, its default arguments, the values it closes over and the page-level names
+it reads, and a caller puts that hash in the description. A stale entry is never
+read; it just stays on disk unused (delete the folder to reclaim the space).
 
-Entries are plain JSON (never pickle: loading a cache must not run code),
-one file per key under ``<cache_dir>/results/``. A write goes to a temporary
-file in the same folder, is flushed to disk, then renamed over the entry
-(:func:`os.replace` is atomic), so a run killed midway leaves either the old
-entry or none, never half a file. An entry that cannot be read (corrupt,
-truncated by a full disk, another format) counts as missing and is rewritten.
+Entries
+-------
+Entries are plain JSON (never pickle: loading a cache must not run code), one
+file per key under ``<cache_dir>/results/``, holding exactly the fields
+``format``, ``key``, ``parts``, ``sha256`` and ``value``; ``sha256`` is the
+checksum of the value. An entry is checked when it is read: an entry that is
+not JSON, has another field set, another format or key, a value whose checksum
+does not match, or a value the caller's ``validate`` rejects counts as missing
+and is rewritten by the next :func:`store`.
+
+A write goes to a temporary file in the same folder (named after the writing
+process), is flushed to disk, then renamed over the entry (:func:`os.replace`
+is atomic), so a run killed midway leaves either the old entry or none, never
+half a file. The temporary files a killed writer leaves are swept by the next
+process that writes: those of a process that no longer runs, and any older than
+an hour. Files get the user's usual permissions (the umask).
+
+If the cache folder cannot be written (read-only, ``MLA_CACHE_DIR`` naming a
+file, disk full), one :class:`CacheWarning` names ``MLA_CACHE_DIR`` and the run
+goes on without caching: a finished computation is returned, never lost.
 
 Set ``MLA_NO_CACHE=1`` to ignore every entry and compute afresh (the fresh
 results are still written, replacing the old ones).
@@ -20,26 +41,60 @@ results are still written, replacing the old ones).
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import functools
 import hashlib
 import json
 import os
 import platform
+import sys
+import sysconfig
 import tempfile
+import time
+import types
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+import torchvision
 
-from .utils import _flag, cache_dir
+from .utils import CacheDirError, _flag, cache_dir
 
-__all__ = ["code_fingerprint", "enabled", "entry_path", "key", "load", "memoize", "store"]
+__all__ = [
+    "CacheWarning",
+    "code_fingerprint",
+    "enabled",
+    "entry_path",
+    "function_fingerprint",
+    "key",
+    "load",
+    "memoize",
+    "store",
+    "sweep",
+]
 
-FORMAT = 1  # bump when the layout of an entry changes
+FORMAT = 2  # bump when the layout of an entry changes
+_FIELDS = frozenset({"format", "key", "parts", "sha256", "value"})
 
-# Modules that do not change results: editing them keeps the cache valid.
-_NOT_RESULTS = frozenset({"plots.py", "bench.py"})
+# Modules that do not change results (they draw, time or display them): editing
+# them keeps the cache valid.
+_NOT_RESULTS = frozenset({"plots.py", "bench.py", "claims.py", "show.py"})
+
+# A temporary file older than this is a leftover, whoever wrote it.
+STALE_AFTER_S = 3600.0
+
+# What a validator may raise to say "this value is not what I expect".
+_INVALID = (ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError)
 
 _fingerprint: str | None = None
+_warned: set[str] = set()  # the cache folders already warned about in this process
+_swept: set[str] = set()  # the cache folders already swept by this process
+
+
+class CacheWarning(UserWarning):
+    """The cache folder cannot be written: the run goes on without caching."""
 
 
 def enabled() -> bool:
@@ -47,25 +102,193 @@ def enabled() -> bool:
     return not _flag("MLA_NO_CACHE")
 
 
-def code_fingerprint() -> str:
-    """SHA-256 of the package source (all modules but plots and bench), Python and torch versions.
+# --------------------------------------------------------------------------- fingerprints
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
 
-    Computed once per process: the code does not change while it runs.
+
+def _normalised_source(source: str, name: str) -> str:
+    """The syntax tree of ``source`` without docstrings, comments or positions, as text."""
+    return ast.dump(_strip_docstrings(ast.parse(source, filename=name)))
+
+
+def code_fingerprint() -> str:
+    """SHA-256 of the package's code that computes results, Python, torch and torchvision.
+
+    Every module but those in ``_NOT_RESULTS`` counts, by its syntax tree without
+    docstrings: editing a comment, a docstring or the layout keeps the cache;
+    editing code gives new keys. Computed once per process: the code does not
+    change while it runs.
     """
     global _fingerprint
     if _fingerprint is None:
-        digest = hashlib.sha256()
-        package = Path(__file__).parent
-        for path in sorted(package.rglob("*.py")):
-            if path.name in _NOT_RESULTS:
-                continue
-            digest.update(str(path.relative_to(package)).encode() + b"\0")
-            digest.update(path.read_bytes() + b"\0")
-        digest.update(f"python {platform.python_version()} torch {torch.__version__}".encode())
-        _fingerprint = digest.hexdigest()
+        _fingerprint = _source_fingerprint(Path(__file__).parent)
     return _fingerprint
 
 
+def _source_fingerprint(package: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        if path.name in _NOT_RESULTS:
+            continue
+        name = str(path.relative_to(package))
+        digest.update(name.encode() + b"\0")
+        digest.update(_normalised_source(path.read_text(encoding="utf-8"), name).encode())
+        digest.update(b"\0")
+    versions = (
+        f"python {platform.python_version()} torch {torch.__version__} "
+        f"torchvision {torchvision.__version__}"
+    )
+    digest.update(versions.encode())
+    return digest.hexdigest()
+
+
+@functools.cache
+def _installed_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {
+        paths[name] for name in ("stdlib", "platstdlib", "purelib", "platlib") if name in paths
+    }
+    return tuple(str(Path(root).resolve()) + os.sep for root in roots)
+
+
+def _from_library(obj) -> bool:
+    """Whether ``obj`` (a function or class) comes from this package or an installed one,
+    whose code :func:`code_fingerprint` (or the versions it records) stands for, rather
+    than from a page, a notebook or a test."""
+    top = (getattr(obj, "__module__", None) or "").split(".")[0]
+    if top in ("mla_course", "builtins"):
+        return True
+    module = sys.modules.get(top)
+    file = getattr(module, "__file__", None)
+    if top == "__main__" or not file:
+        return False
+    return str(Path(file).resolve()).startswith(_installed_roots())
+
+
+def _code(code: types.CodeType, fn_globals: dict, seen: set, out: list) -> None:
+    """What a code object computes: its bytecode, constants and the globals it reads."""
+    consts = list(code.co_consts)
+    # A function's docstring is its first constant (CPython <= 3.13): it does not count.
+    if code.co_name != "<module>" and consts and isinstance(consts[0], str):
+        consts[0] = None
+    out.append(("code", code.co_code.hex(), code.co_names, code.co_varnames, code.co_freevars))
+    for const in consts:
+        if isinstance(const, types.CodeType):
+            _code(const, fn_globals, seen, out)
+        else:
+            out.append(_describe(const, fn_globals, seen))
+    for name in code.co_names:
+        if name in fn_globals:
+            out.append(("global", name, _describe(fn_globals[name], fn_globals, seen)))
+
+
+def _describe(obj, fn_globals: dict, seen: set):
+    """A JSON-able description of ``obj`` that changes when what it computes changes."""
+    if obj is None or isinstance(obj, bool | int | float | str | bytes | complex):
+        return repr(obj)
+    if id(obj) in seen:
+        return "<cycle>"
+    seen = seen | {id(obj)}
+    if isinstance(obj, list | tuple):
+        return [type(obj).__name__, [_describe(x, fn_globals, seen) for x in obj]]
+    if isinstance(obj, set | frozenset):  # sorted: set order varies from run to run
+        return ["set", sorted(json.dumps(_describe(x, fn_globals, seen)) for x in obj)]
+    if isinstance(obj, dict):
+        items = [
+            [_describe(k, fn_globals, seen), _describe(v, fn_globals, seen)] for k, v in obj.items()
+        ]
+        return ["dict", items]
+    if isinstance(obj, types.ModuleType):
+        return ["module", obj.__name__]
+    if isinstance(obj, torch.Tensor):
+        data = obj.detach().cpu().contiguous().reshape(-1)
+        raw = data.view(torch.uint8).numpy().tobytes() if data.numel() else b""
+        digest = hashlib.sha256(raw).hexdigest()
+        return ["tensor", str(obj.dtype), list(obj.shape), digest]
+    if isinstance(obj, torch.Generator):
+        return ["generator", hashlib.sha256(obj.get_state().numpy().tobytes()).hexdigest()]
+    if isinstance(obj, torch.device | torch.dtype):
+        return [type(obj).__name__, str(obj)]
+    if isinstance(obj, functools.partial):
+        return [
+            "partial",
+            _describe(obj.func, fn_globals, seen),
+            _describe(obj.args, fn_globals, seen),
+            _describe(obj.keywords, fn_globals, seen),
+        ]
+    if isinstance(obj, types.MethodType):
+        return [
+            "method",
+            _describe(obj.__func__, fn_globals, seen),
+            _describe(obj.__self__, fn_globals, seen),
+        ]
+    if isinstance(obj, types.FunctionType):
+        if _from_library(obj):
+            return ["function", obj.__module__, obj.__qualname__]
+        out: list = ["function", obj.__qualname__]
+        _code(obj.__code__, obj.__globals__, seen, out)
+        out.append(_describe(obj.__defaults__, fn_globals, seen))
+        out.append(_describe(obj.__kwdefaults__, fn_globals, seen))
+        for cell in obj.__closure__ or ():
+            try:
+                out.append(_describe(cell.cell_contents, fn_globals, seen))
+            except ValueError:  # an empty cell
+                out.append("<empty cell>")
+        return out
+    if isinstance(obj, types.BuiltinFunctionType | types.BuiltinMethodType):
+        return ["builtin", getattr(obj, "__module__", None) or "", obj.__qualname__]
+    if isinstance(obj, type):
+        if _from_library(obj):
+            return ["class", obj.__module__, obj.__qualname__]
+        members = {k: v for k, v in vars(obj).items() if not k.startswith("__") or k == "__call__"}
+        return ["class", obj.__qualname__, _describe(members, fn_globals, seen)]
+    if dataclasses.is_dataclass(obj):
+        fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        return [
+            "dataclass",
+            _describe(type(obj), fn_globals, seen),
+            _describe(fields, fn_globals, seen),
+        ]
+    if hasattr(obj, "__dict__"):
+        return [
+            "object",
+            _describe(type(obj), fn_globals, seen),
+            _describe(vars(obj), fn_globals, seen),
+        ]
+    return ["repr", type(obj).__qualname__, repr(obj)]
+
+
+def function_fingerprint(fn: Callable) -> str:
+    """SHA-256 of what ``fn`` computes, for a cache key: a function passed in from a page.
+
+    It covers the function's code (its bytecode and constants: not its comments,
+    docstring or line numbers), its default arguments, the values of the
+    variables it closes over and of the module-level names it reads, following
+    the page's own functions, lambdas and classes they call. Functions and
+    classes of the package or of torch count by name: :func:`code_fingerprint`
+    stands for their code. So changing ``GaussianNoise(0.5)`` to
+    ``GaussianNoise(5)`` in a lambda, a ``momentum=`` in a model factory or a
+    page-level constant the function reads changes the fingerprint.
+    """
+    if not callable(fn):
+        raise TypeError(f"fn={fn!r}: expected a function, lambda or callable object")
+    description = _describe(fn, getattr(fn, "__globals__", {}), set())
+    text = json.dumps(description, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- keys
 def _canonical(obj) -> str:
     try:
         return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -86,54 +309,183 @@ def key(parts: dict) -> str:
 
 def entry_path(k: str) -> Path:
     """Where the entry of key ``k`` lives."""
-    if len(k) != 64 or any(c not in "0123456789abcdef" for c in k):
+    if not isinstance(k, str) or len(k) != 64 or any(c not in "0123456789abcdef" for c in k):
         raise ValueError(f"key={k!r}: expected 64 lower-case hex digits, as key() returns")
     return cache_dir() / "results" / k[:2] / f"{k}.json"
 
 
-def load(k: str):
-    """The value stored under key ``k``, or ``None`` if there is none, it is unreadable,
-    or the cache is disabled."""
+def _checksum(value) -> str:
+    """SHA-256 of the value's JSON text (keys sorted; NaN and infinities allowed)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- read and write
+def _warn_unwritable(err: BaseException) -> None:
+    """One warning per cache folder and process: the run goes on without caching."""
+    where = os.environ.get("MLA_CACHE_DIR", "").strip() or "~/.cache/mla_course"
+    if where in _warned:
+        return
+    _warned.add(where)
+    warnings.warn(
+        CacheWarning(
+            f"the results cache cannot be written (MLA_CACHE_DIR={where!r}: {err}); "
+            f"going on without caching. Set MLA_CACHE_DIR to a writable folder to keep results."
+        ),
+        stacklevel=3,
+    )
+
+
+def _valid(value, validate: Callable | None) -> bool:
+    if validate is None:
+        return True
+    try:
+        return validate(value) is not False
+    except _INVALID:
+        return False
+
+
+def load(k: str, validate: Callable | None = None):
+    """The value stored under key ``k``, or ``None`` if there is none, it is damaged or not
+    what ``validate`` expects, or the cache is disabled.
+
+    ``validate(value)`` (optional) returns ``False`` or raises ``ValueError``,
+    ``TypeError``, ``KeyError`` or ``IndexError`` for a value of the wrong shape;
+    such an entry counts as missing.
+    """
     if not enabled():
         return None
-    path = entry_path(k)
     try:
-        entry = json.loads(path.read_text(encoding="utf-8"))
+        path = entry_path(k)
+    except CacheDirError as err:
+        _warn_unwritable(err)
+        return None
+    try:
+        entry = json.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None  # corrupt: treated as missing, overwritten by the next store
-    if not isinstance(entry, dict) or entry.get("format") != FORMAT or entry.get("key") != k:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None  # damaged: treated as missing, overwritten by the next store
+    if not isinstance(entry, dict) or entry.keys() != _FIELDS:
         return None
-    return entry.get("value")
+    if type(entry["format"]) is not int or entry["format"] != FORMAT or entry["key"] != k:
+        return None
+    value = entry["value"]
+    try:
+        if value is None or entry["sha256"] != _checksum(value):
+            return None
+    except (ValueError, RecursionError):
+        return None
+    return value if _valid(value, validate) else None
 
 
-def store(k: str, value, parts: dict | None = None) -> Path:
-    """Write ``value`` (plain JSON data) under key ``k``, atomically; return the entry's path.
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # pragma: no cover - not Linux
+    os.umask(mask)  # pragma: no cover
+    return mask  # pragma: no cover
 
-    ``parts``, if given, is stored alongside for whoever inspects the folder.
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
+def sweep(max_age_s: float = STALE_AFTER_S) -> int:
+    """Delete the temporary files that killed writers left; return how many.
+
+    A temporary file ``.<key>-<pid>-<random>.tmp`` is a leftover when the process
+    ``pid`` no longer runs or when it is older than ``max_age_s`` seconds.
     """
-    path = entry_path(k)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    entry = {"format": FORMAT, "key": k, "parts": parts, "value": value}
-    text = json.dumps(entry)  # fails before anything is written if value is not JSON data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{k[:8]}-", suffix=".tmp")
+    try:
+        results = cache_dir() / "results"
+    except CacheDirError:
+        return 0
+    removed = 0
+    now = time.time()
+    for tmp in results.glob("*/.*.tmp"):
+        fields = tmp.name.split("-")
+        pid = int(fields[1]) if len(fields) >= 3 and fields[1].isdigit() else None
+        try:
+            old = now - tmp.stat().st_mtime > max_age_s
+        except OSError:
+            continue
+        if old or (pid is not None and not _alive(pid)):
+            try:
+                tmp.unlink()
+                removed += 1
+            except OSError:
+                pass
+    return removed
+
+
+def store(k: str, value, parts: dict | None = None) -> Path | None:
+    """Write ``value`` (plain JSON data, not ``None``) under key ``k``, atomically.
+
+    Returns the entry's path, or ``None`` if the cache folder cannot be written
+    (after one :class:`CacheWarning` naming ``MLA_CACHE_DIR``). ``parts``, if
+    given, is stored alongside for whoever inspects the folder.
+    """
+    if value is None:
+        raise TypeError("value=None cannot be cached: load() returns None for a missing entry")
+    try:
+        entry = {
+            "format": FORMAT,
+            "key": k,
+            "parts": parts,
+            "sha256": _checksum(value),
+            "value": value,
+        }
+        text = json.dumps(entry)  # fails before anything is written if value is not JSON data
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"the value to cache must be plain JSON data: {err}") from None
+    try:
+        path = entry_path(k)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        root = str(path.parents[2])
+        if root not in _swept:
+            _swept.add(root)
+            sweep()
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{k[:8]}-{os.getpid()}-", suffix=".tmp"
+        )
+    except OSError as err:  # CacheDirError, PermissionError, read-only file system...
+        _warn_unwritable(err)
+        return None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600: usual rights
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)  # atomic: readers see the old entry or the new one
+    except OSError as err:  # disk full, folder made read-only meanwhile...
+        Path(tmp).unlink(missing_ok=True)
+        _warn_unwritable(err)
+        return None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
 
 
-def memoize(parts: dict, compute: Callable[[], object]):
-    """``load(key(parts))`` if there is an entry, else ``compute()``, stored then returned."""
+def memoize(parts: dict, compute: Callable[[], object], *, validate: Callable | None = None):
+    """``load(key(parts), validate)`` if there is a valid entry, else ``compute()``, stored
+    (if the cache can be written) then returned."""
     k = key(parts)
-    value = load(k)
+    value = load(k, validate)
     if value is None:
         value = compute()
         store(k, value, parts)

@@ -2,27 +2,68 @@
 
 Quick mode (``MLA_QUICK=1``) shrinks every experiment to seconds on a CPU: the
 tests and ``nox -s docs-quick`` use it. The book itself is built without it.
+
+Every setting read from the environment is checked when it is first used, and a
+bad value is refused with an error that names the variable, the value and what
+is allowed:
+
+========================  ==========================================================
+``MLA_QUICK``             1/true/yes/on or 0/false/no/off (default off)
+``MLA_NO_CACHE``          same flag values: recompute instead of reading the cache
+``MLA_DEVICE``            ``cpu``, ``cuda`` or ``cuda:N`` (default: CUDA if present)
+``MLA_CACHE_DIR``         a folder that can be created (default ``~/.cache/mla_course``)
+``MLA_SEED_OFFSET``       an integer added to every seed (default 0)
+========================  ==========================================================
+
+Float32 matrix products are pinned to full IEEE float32 (no TensorFloat-32)
+whenever a device is chosen (:func:`get_device`): TF32 rounds the inputs of a
+product to 10 mantissa bits, which moves the book's numbers on a GPU and breaks
+the agreement tests. :func:`float32_matmul_precision` says what is in force.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["cache_dir", "get_device", "pick", "quick", "seed_everything"]
+__all__ = [
+    "cache_dir",
+    "float32_matmul_precision",
+    "get_device",
+    "pick",
+    "quick",
+    "seed_everything",
+    "seed_offset",
+    "shifted_seed",
+]
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+# torch.manual_seed and torch.Generator.manual_seed take a 64-bit seed.
+SEED_MAX = 2**64 - 1
+
+
+class SettingError(ValueError):
+    """An environment variable holds a value the package cannot use."""
 
 
 def _flag(name: str) -> bool:
-    value = os.environ.get(name, "").strip().lower()
-    if value in ("", "0", "false", "no", "off"):
+    raw = os.environ.get(name, "")
+    value = raw.strip().lower()
+    if value in _FALSE:
         return False
-    if value in ("1", "true", "yes", "on"):
+    if value in _TRUE:
         return True
-    raise ValueError(f"{name}={value!r}: expected 1/true/yes/on or 0/false/no/off")
+    raise SettingError(
+        f"{name}={raw!r}: expected one of {', '.join(_TRUE)} (on) "
+        f"or {', '.join(v for v in _FALSE if v)} (off)"
+    )
 
 
 def quick() -> bool:
@@ -40,35 +81,147 @@ def pick(full, quick_value):
     return quick_value if quick() else full
 
 
+_DEVICE_FORM = re.compile(r"(cpu|cuda(:\d+)?)")
+_ALLOWED_DEVICES = "'cpu', 'cuda' or 'cuda:N' (N the index of a GPU)"
+
+
+def _parse_device(device, name: str) -> torch.device:
+    """``device`` as a ``torch.device``, or an error naming ``name`` (argument or variable)."""
+    if isinstance(device, torch.device):
+        text = str(device)
+    elif isinstance(device, str):
+        text = device.strip().lower()
+    else:
+        raise TypeError(f"{name}={device!r}: expected a str or torch.device, {_ALLOWED_DEVICES}")
+    if not _DEVICE_FORM.fullmatch(text):
+        raise SettingError(f"{name}={device!r}: expected {_ALLOWED_DEVICES}")
+    parsed = torch.device(text)
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SettingError(f"{name}={text!r}: CUDA is not available on this machine; use 'cpu'")
+        count = torch.cuda.device_count()
+        if parsed.index is not None and parsed.index >= count:
+            raise SettingError(
+                f"{name}={text!r}: this machine has {count} CUDA device(s), "
+                f"'cuda:0' to 'cuda:{count - 1}'"
+            )
+    return parsed
+
+
+def _pin_float32_precision() -> None:
+    """Full IEEE float32 for matrix products and convolutions: TF32 off."""
+    torch.set_float32_matmul_precision("highest")
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    if hasattr(matmul, "fp32_precision"):  # torch >= 2.9: the per-backend form
+        matmul.fp32_precision = "ieee"
+        cudnn.conv.fp32_precision = "ieee"
+        cudnn.rnn.fp32_precision = "ieee"
+    else:  # pragma: no cover - older torch
+        matmul.allow_tf32 = False
+        cudnn.allow_tf32 = False
+
+
+def float32_matmul_precision() -> str:
+    """What float32 matrix products and convolutions use: ``"ieee"`` (full float32, the
+    setting :func:`get_device` pins) or ``"tf32"`` (TensorFloat-32 allowed somewhere).
+
+    Read back from torch, so it also catches ``TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1``,
+    which switches TF32 on whatever the program asks for.
+    """
+    tf32 = (
+        torch.get_float32_matmul_precision() != "highest"
+        or torch.backends.cuda.matmul.allow_tf32
+        or torch.backends.cudnn.allow_tf32
+    )
+    return "tf32" if tf32 else "ieee"
+
+
 def get_device(device: str | torch.device | None = None) -> torch.device:
-    """The device to compute on: ``device`` if given, else ``MLA_DEVICE``, else CUDA if present."""
-    if device is None:
-        device = os.environ.get("MLA_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={str(device)!r}: CUDA is not available on this machine; use 'cpu'"
+    """The device to compute on: ``device`` if given, else ``MLA_DEVICE``, else CUDA if present.
+
+    Accepted values: ``cpu``, ``cuda`` or ``cuda:N``. Choosing a device also pins
+    float32 matrix products to full IEEE precision (no TF32).
+    """
+    if device is not None:
+        parsed = _parse_device(device, "device")
+    elif os.environ.get("MLA_DEVICE", "").strip():
+        parsed = _parse_device(os.environ["MLA_DEVICE"], "MLA_DEVICE")
+    else:
+        parsed = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    _pin_float32_precision()
+    return parsed
+
+
+def seed_offset() -> int:
+    """The integer ``MLA_SEED_OFFSET`` (default 0) added to every seed the book uses.
+
+    Rebuilding with another offset reruns every experiment on other seeds: a claim
+    that holds only for the seeds first chosen shows up as a failed check.
+    """
+    raw = os.environ.get("MLA_SEED_OFFSET", "").strip()
+    if not raw:
+        return 0
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingError(
+            f"MLA_SEED_OFFSET={raw!r}: expected an integer in [0, {SEED_MAX}] (default 0)"
+        ) from None
+    if not 0 <= value <= SEED_MAX:
+        raise SettingError(
+            f"MLA_SEED_OFFSET={raw!r}: expected an integer in [0, {SEED_MAX}] (default 0)"
         )
-    return device
+    return value
+
+
+def shifted_seed(seed: int) -> int:
+    """``seed + MLA_SEED_OFFSET``, checked to be a seed torch accepts ([0, 2**64 - 1])."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"seed={seed!r}: expected an integer in [0, 2**64 - 1] = [0, {SEED_MAX}]")
+    offset = seed_offset()
+    if seed + offset > SEED_MAX:
+        raise ValueError(
+            f"seed={seed!r} + MLA_SEED_OFFSET={offset} = {seed + offset} is past {SEED_MAX}: "
+            f"seeds must lie in [0, 2**64 - 1]"
+        )
+    return seed + offset
 
 
 def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and PyTorch; return a CPU generator seeded with ``seed``.
+    """Seed Python, NumPy and PyTorch with ``seed`` shifted by ``MLA_SEED_OFFSET``; return a
+    CPU generator seeded the same way.
 
-    The returned generator drives the order of mini-batches, so two runs with
-    the same seed see the same batches in the same order.
+    ``seed`` is the book's own seed, an integer in [0, 2**64 - 1]; the offset is
+    added here (:func:`shifted_seed`), so callers pass the seed unshifted. The
+    returned generator drives the order of mini-batches, so two runs with the same
+    seed see the same batches in the same order.
     """
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed={seed!r}: expected a non-negative integer")
+    seed = shifted_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 -- seeds legacy np.random users too
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 
 
+class CacheDirError(OSError):
+    """``MLA_CACHE_DIR`` (or the default cache folder) cannot be created or written."""
+
+
 def cache_dir() -> Path:
-    """Where downloaded data and cached results live (``MLA_CACHE_DIR``, else ``~/.cache/mla_course``)."""
-    root = os.environ.get("MLA_CACHE_DIR") or Path.home() / ".cache" / "mla_course"
-    path = Path(root).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    """Where downloaded data and cached results live (``MLA_CACHE_DIR``, else
+    ``~/.cache/mla_course``), created if need be.
+
+    Raises :class:`CacheDirError`, naming ``MLA_CACHE_DIR``, if the folder cannot
+    be created (it is a file, or its parent is read-only).
+    """
+    given = os.environ.get("MLA_CACHE_DIR", "").strip()
+    path = Path(given or Path.home() / ".cache" / "mla_course").expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        what = f"MLA_CACHE_DIR={given!r}" if given else f"the default cache folder {path}"
+        reason = "it is a file" if path.exists() and not path.is_dir() else err.strerror or err
+        raise CacheDirError(
+            f"{what}: cannot create the folder ({reason}). Set MLA_CACHE_DIR to a writable folder."
+        ) from err
     return path

@@ -1,10 +1,17 @@
 """The results cache: hits, misses, atomic writes, corrupt entries, MLA_NO_CACHE."""
 
+import functools
 import json
 import math
 import os
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
 
 import pytest
+import torch
 
 from mla_course import cache, experiments
 from mla_course.experiments import Config, run, sweep
@@ -146,3 +153,258 @@ def test_experiments_reuse_unchanged_runs(monkeypatch):
     monkeypatch.setenv("MLA_NO_CACHE", "1")
     run(config, seed=1)
     assert trained == [3, 1]
+
+
+# --------------------------------------------------------------------------- issue 14, item 4
+def _strict(value):
+    """A validator like the one a caller gives: a dict with exactly the fields 'acc', 'loss'."""
+    if not isinstance(value, dict) or set(value) != {"acc", "loss"}:
+        raise ValueError(f"not a result: {value!r}")
+    return all(isinstance(value[f], list) for f in ("acc", "loss"))
+
+
+GOOD = {"acc": [0.5, 0.75], "loss": [1.0, 0.5]}
+
+
+def _write_entry(k, **overrides):
+    entry = {"format": cache.FORMAT, "key": k, "parts": None, "value": GOOD}
+    entry["sha256"] = cache._checksum(entry["value"])
+    entry.update(overrides)
+    if "value" in overrides and "sha256" not in overrides:
+        entry["sha256"] = cache._checksum(overrides["value"])  # a well-formed, wrong value
+    path = cache.entry_path(k)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({f: v for f, v in entry.items() if v is not _DROP}))
+    return path
+
+
+_DROP = object()
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"value": {}},
+        {"value": []},
+        {"value": "a string"},
+        {"value": {**GOOD, "extra": [1.0]}},
+        {"value": {"acc": [0.5]}},
+        {"value": {"acc": 3, "loss": [1.0]}},
+        {"extra_field": 1},  # a field the format does not have
+        {"sha256": _DROP},  # a missing field
+        {"parts": _DROP},
+        {"format": True},  # not the integer FORMAT
+        {"sha256": "0" * 64},  # a checksum that does not match
+    ],
+    ids=repr,
+)
+def test_a_wrong_shaped_entry_counts_as_missing_and_is_rewritten(overrides):
+    k = cache.key(PARTS)
+    _write_entry(k, **overrides)
+    assert cache.load(k, _strict) is None  # no IndexError, no TypeError
+    compute, calls = _counting(GOOD)
+    assert cache.memoize(PARTS, compute, validate=_strict) == GOOD and len(calls) == 1
+    assert cache.memoize(PARTS, compute, validate=_strict) == GOOD and len(calls) == 1
+    assert cache.load(k, _strict) == GOOD  # rewritten
+
+
+def test_a_damaged_number_is_detected_by_the_checksum():
+    k = cache.key(PARTS)
+    path = cache.store(k, GOOD)
+    path.write_text(path.read_text().replace("0.75", "0.95"))  # still valid JSON and schema
+    assert cache.load(k, _strict) is None
+    compute, calls = _counting(GOOD)
+    assert cache.memoize(PARTS, compute, validate=_strict)["acc"] == [0.5, 0.75] and calls == [1]
+
+
+def test_a_validator_that_returns_false_rejects_the_entry():
+    k = cache.key(PARTS)
+    cache.store(k, {"acc": "not a list", "loss": []})
+    assert cache.load(k) == {"acc": "not a list", "loss": []}
+    assert cache.load(k, _strict) is None
+
+
+def test_none_cannot_be_cached():
+    with pytest.raises(TypeError, match="value=None"):
+        cache.store(cache.key(PARTS), None)
+
+
+def test_entries_get_the_usual_permissions():
+    old = os.umask(0o022)
+    try:
+        path = cache.store(cache.key(PARTS), GOOD)
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def _dead_pid() -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(done.stdout)
+
+
+def test_leftovers_of_killed_writers_are_swept(monkeypatch):
+    monkeypatch.setattr(cache, "_swept", set())
+    k = cache.key(PARTS)
+    folder = cache.entry_path(k).parent
+    folder.mkdir(parents=True)
+    dead = folder / f".{k[:8]}-{_dead_pid()}-abc.tmp"
+    live = folder / f".{k[:8]}-{os.getpid()}-def.tmp"  # a writer still at work: kept
+    old = folder / f".{k[:8]}-xyz.tmp"  # no pid (older layout), two hours old
+    for tmp in (dead, live, old):
+        tmp.write_text('{"format": 2, "key": "')
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    cache.store(cache.key({**PARTS, "seed": 7}), GOOD)  # the process's first write sweeps
+    assert not dead.exists() and not old.exists() and live.exists()
+    assert cache.sweep(max_age_s=0) == 1 and not live.exists()
+
+
+# --------------------------------------------------------------------------- issue 14, item 3
+def test_an_unwritable_cache_warns_once_and_keeps_the_results(monkeypatch):
+    monkeypatch.setattr(cache, "_warned", set())
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(args))
+
+    monkeypatch.setattr(cache.tempfile, "mkstemp", read_only)
+    compute, calls = _counting(GOOD)
+    with pytest.warns(cache.CacheWarning, match="MLA_CACHE_DIR=.*Permission denied"):
+        assert cache.memoize(PARTS, compute) == GOOD
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a second failure is silent
+        assert cache.memoize({**PARTS, "seed": 3}, compute) == GOOD
+    assert len(calls) == 2
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_cache_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache, "_warned", set())
+    monkeypatch.setenv("MLA_CACHE_DIR", str(tmp_path / "ro"))
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o555)
+    try:
+        with pytest.warns(cache.CacheWarning, match="MLA_CACHE_DIR"):
+            assert cache.memoize(PARTS, lambda: GOOD) == GOOD
+    finally:
+        (tmp_path / "ro").chmod(0o755)
+
+
+def test_a_cache_dir_that_is_a_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache, "_warned", set())
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("MLA_CACHE_DIR", str(tmp_path / "file"))
+    with pytest.warns(cache.CacheWarning, match=r"MLA_CACHE_DIR=.*file.*it is a file"):
+        assert cache.memoize(PARTS, lambda: GOOD) == GOOD
+    assert cache.load(cache.key(PARTS)) is None
+
+
+# --------------------------------------------------------------------------- issue 14, item 1
+# and issue 10, item 6: keys follow what changes results, and nothing else.
+def _page(source: str) -> dict:
+    """Run a page's source as a module of its own; return its namespace."""
+    namespace = {"__name__": "__main__"}
+    exec(compile(textwrap.dedent(source), "<page>", "exec"), namespace)  # noqa: S102
+    return namespace
+
+
+PAGE = """
+import torch
+from mla_course.regularization import GaussianNoise
+
+MOMENTUM = 0.9
+transforms = {{"noise": lambda g: GaussianNoise({noise}, generator=g)}}
+
+def network(seed):
+    '''{doc}'''
+    torch.manual_seed(seed)  # {comment}
+    model = torch.nn.Linear(4, 2)
+    return model, torch.optim.SGD(model.parameters(), lr=0.1, momentum={momentum})
+
+def train(seed):
+    model, optimizer = network(seed)
+    return transforms["noise"](torch.Generator().manual_seed(seed)), MOMENTUM
+"""
+
+
+def _train_fingerprint(noise="0.5", momentum="0.9", doc="A network.", comment="seed", **consts):
+    page = _page(PAGE.format(noise=noise, momentum=momentum, doc=doc, comment=comment))
+    page.update(consts)
+    return cache.function_fingerprint(page["train"])
+
+
+def test_a_page_function_is_keyed_by_what_it_computes():
+    base = _train_fingerprint()
+    assert _train_fingerprint() == base  # stable
+    assert _train_fingerprint(doc="Another docstring.", comment="another comment") == base
+    assert _train_fingerprint(noise="5") != base  # a lambda the function reaches
+    assert _train_fingerprint(momentum="0.5") != base  # the optimiser of network()
+    assert _train_fingerprint(MOMENTUM=0.5) != base  # a page-level constant it reads
+
+
+def test_closures_defaults_and_partials_count():
+    def make(scale):
+        return lambda x: x * scale
+
+    assert cache.function_fingerprint(make(2)) != cache.function_fingerprint(make(3))
+
+    def f(x, p=0.5):
+        return x * p
+
+    def g(x, p=0.6):
+        return x * p
+
+    assert cache.function_fingerprint(f) != cache.function_fingerprint(g)
+    assert cache.function_fingerprint(functools.partial(f, p=1)) != cache.function_fingerprint(
+        functools.partial(f, p=2)
+    )
+    t = torch.zeros(3)
+    h = cache.function_fingerprint(lambda: t.sum())
+    t[0] = 1.0
+    assert cache.function_fingerprint(lambda: t.sum()) != h  # a tensor it reads
+    with pytest.raises(TypeError, match="expected a function"):
+        cache.function_fingerprint(3)
+
+
+def test_a_function_fingerprint_is_the_same_in_another_process():
+    script = textwrap.dedent(
+        """
+        from mla_course import cache
+        SIZES = {f"s{i}" for i in range(20)}  # a set: its order changes with the hash seed
+        def f(x):
+            return x in {"p", "q", "r", "s", "t", "u", "v", "w"} and len(SIZES)
+        print(cache.function_fingerprint(f))
+        """
+    )
+    out = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+        ).stdout
+        for seed in (1, 2)
+    }
+    assert len(out) == 1
+
+
+def test_the_code_fingerprint_ignores_comments_and_docstrings(tmp_path):
+    def fingerprint(source):
+        package = tmp_path / "pkg"
+        package.mkdir(exist_ok=True)
+        (package / "optim.py").write_text(textwrap.dedent(source))
+        (package / "plots.py").write_text(f"COLOUR = {len(source)}\n")  # never counts
+        return cache._source_fingerprint(package)
+
+    base = fingerprint('"""Doc."""\ndef step(w, g, lr):\n    return w - lr * g\n')
+    same = fingerprint(
+        '"""Another doc."""\n\n# a comment\ndef step(w, g, lr):\n'
+        '    """What it does."""\n    return w - lr * g  # the update\n'
+    )
+    other = fingerprint('"""Doc."""\ndef step(w, g, lr):\n    return w - 0.5 * lr * g\n')
+    assert same == base and other != base
