@@ -59,6 +59,18 @@ __all__ = ["ENGINES", "build", "load_data", "sweep", "train_network"]
 #: engine (an error for a configuration it cannot run).
 ENGINES = ("auto", "plain", "batched")
 
+# What the networks trained together by the engine share: data, architecture, schedule.
+_SAME_IN_A_BATCH = (
+    "dataset",
+    "n_train",
+    "n_test",
+    "holdout",
+    "evaluate_on",
+    "hidden",
+    "batch_size",
+    "epochs",
+)
+
 # Networks per engine call at most: bounds the memory of the batch gathers.
 _FLOATS_PER_CALL = 1 << 26
 
@@ -194,8 +206,8 @@ def _encode(model: nn.Module) -> dict:
     out = {}
     for name, t in model.state_dict().items():
         a = t.detach().cpu().contiguous().numpy()
-        out[name] = {"shape": list(a.shape), "dtype": a.dtype.str, "data": base64.b64encode(
-            a.tobytes()).decode("ascii")}  # fmt: skip
+        data = base64.b64encode(a.tobytes()).decode("ascii")
+        out[name] = {"shape": list(a.shape), "dtype": a.dtype.str, "data": data}
     return out
 
 
@@ -308,8 +320,7 @@ def _run(pairs, engine_choice: str, device, *, models: bool = False):
     for pair in todo:
         config = pair[0]
         if paths[config] == "batched":
-            shape = (config.dataset, config.train_size, config.n_test, config.holdout,
-                     config.evaluate_on, config.hidden, config.batch_size, config.epochs)  # fmt: skip
+            shape = tuple(getattr(config, f) for f in _SAME_IN_A_BATCH)
             groups.setdefault(shape, []).append(pair)
         else:
             plain.append(pair)

@@ -65,8 +65,8 @@ class Result:
         return [h.final()[metric] if h.diverged_at is None else math.nan for h in self.histories]
 
     def _finite(self, metric: str) -> list[float]:
-        return [v for v, h in zip(self.values(metric), self.histories, strict=True)
-                if h.diverged_at is None]  # fmt: skip
+        pairs = zip(self.values(metric), self.histories, strict=True)
+        return [v for v, h in pairs if h.diverged_at is None]
 
     def mean(self, metric: str = "test_acc") -> float:
         """Mean of ``metric`` over the seeds that did not diverge (NaN if all did)."""
@@ -150,8 +150,7 @@ class Table(dict):
 
     def _head(self) -> list[str]:
         split = self._split()
-        titles = [t if metric.startswith("train") else f"{split} {t}"
-                  for metric, t, _, _ in self.columns]  # fmt: skip
+        titles = [t if m.startswith("train") else f"{split} {t}" for m, t, _, _ in self.columns]
         return ["", *titles, "seeds"]
 
     def _rows(self) -> list[list[str]]:
