@@ -274,11 +274,17 @@ def dropout(
     by ``1 / (1 - p)`` in training so that the expected activation is unchanged,
     and is the identity at test time. The original rule (``inverted=False``)
     leaves the survivors alone in training and multiplies by the keep
-    probability ``1 - p`` at test time instead.
+    probability ``1 - p`` at test time instead. ``p`` lies in [0, 1]; with ``p = 1``
+    every value is dropped and the result is zeros, as :func:`torch.nn.functional.dropout`
+    gives.
     """
+    if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"p={p!r}: expected a probability in [0, 1]")
     if p == 0.0:
         return x
     if training:
+        if p == 1.0:  # nothing kept: zeros, not 0 * x / 0 = NaN
+            return torch.zeros_like(x)
         keep = 1.0 - p
         mask = torch.empty_like(x).bernoulli_(keep, generator=generator)  # 1 = kept
         return x * mask / keep if inverted else x * mask

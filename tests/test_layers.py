@@ -1,12 +1,19 @@
 """The from-scratch batch norm and dropout against PyTorch's own layers."""
 
 import functools
+import re
 
 import pytest
 import torch
 from torch import nn
 
-from mla_course.layers import BatchNorm1d, Dropout, adapt_batchnorm, mc_dropout_predict
+from mla_course.layers import (
+    BatchNorm1d,
+    Dropout,
+    adapt_batchnorm,
+    dropout,
+    mc_dropout_predict,
+)
 from mla_course.models import MLP
 
 
@@ -170,3 +177,18 @@ def test_mc_dropout_works_with_torch_dropout_and_batchnorm():
     probs = mc_dropout_predict(model, x, n_samples=5)
     assert probs.shape == (8, 3)
     assert torch.equal(model.net[2].running_mean, running)  # batch norm stayed in eval
+
+
+def test_functional_dropout_of_one_gives_zeros_as_torch_does():
+    x = torch.randn(50, 8)
+    for inverted in (True, False):
+        out = dropout(x, 1.0, training=True, inverted=inverted)
+        assert torch.equal(out, torch.zeros_like(x))  # not NaN
+    assert torch.equal(nn.functional.dropout(x, 1.0, training=True), torch.zeros_like(x))
+    assert torch.equal(dropout(x, 1.0, training=False), x)
+
+
+@pytest.mark.parametrize("p", [1.5, -0.5, float("nan"), True, "0.5"])
+def test_functional_dropout_refuses_a_p_outside_0_1(p):
+    with pytest.raises(ValueError, match=re.escape(f"p={p!r}: expected a probability in [0, 1]")):
+        dropout(torch.ones(3), p, training=True)
