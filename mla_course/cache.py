@@ -53,14 +53,13 @@ import sysconfig
 import tempfile
 import time
 import types
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torchvision
 
-from .utils import CacheDirError, _flag, cache_dir
+from .utils import CacheDirError, CacheWarning, _flag, cache_dir, file_mode, warn_unwritable
 
 __all__ = [
     "CacheWarning",
@@ -89,12 +88,7 @@ STALE_AFTER_S = 3600.0
 _INVALID = (ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError)
 
 _fingerprint: str | None = None
-_warned: set[str] = set()  # the cache folders already warned about in this process
 _swept: set[str] = set()  # the cache folders already swept by this process
-
-
-class CacheWarning(UserWarning):
-    """The cache folder cannot be written: the run goes on without caching."""
 
 
 def enabled() -> bool:
@@ -322,18 +316,7 @@ def _checksum(value) -> str:
 
 # --------------------------------------------------------------------------- read and write
 def _warn_unwritable(err: BaseException) -> None:
-    """One warning per cache folder and process: the run goes on without caching."""
-    where = os.environ.get("MLA_CACHE_DIR", "").strip() or "~/.cache/mla_course"
-    if where in _warned:
-        return
-    _warned.add(where)
-    warnings.warn(
-        CacheWarning(
-            f"the results cache cannot be written (MLA_CACHE_DIR={where!r}: {err}); "
-            f"going on without caching. Set MLA_CACHE_DIR to a writable folder to keep results."
-        ),
-        stacklevel=3,
-    )
+    warn_unwritable(err, "the results cache")
 
 
 def _valid(value, validate: Callable | None) -> bool:
@@ -377,20 +360,6 @@ def load(k: str, validate: Callable | None = None):
     except (ValueError, RecursionError):
         return None
     return value if _valid(value, validate) else None
-
-
-def _umask() -> int:
-    """The process's umask, read without changing it where Linux allows."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)  # pragma: no cover - not Linux
-    os.umask(mask)  # pragma: no cover
-    return mask  # pragma: no cover
 
 
 def _alive(pid: int) -> bool:
@@ -466,7 +435,7 @@ def store(k: str, value, parts: dict | None = None) -> Path | None:
         return None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600: usual rights
+            os.fchmod(f.fileno(), file_mode())  # mkstemp makes 0600: usual rights
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

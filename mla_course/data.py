@@ -21,12 +21,15 @@ original file, so a truncated or corrupt copy is reported by name.
 
 from __future__ import annotations
 
+import atexit
 import gzip
 import hashlib
 import os
 import shutil
+import tempfile
 import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +37,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 from torchvision import datasets, transforms
 
-from .utils import cache_dir, get_device
+from .utils import CacheDirError, cache_dir, file_mode, get_device, warn_unwritable
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: unique temporary names still keep it safe
+    fcntl = None
 
 __all__ = [
     "DATASETS",
@@ -152,43 +160,116 @@ def _matches(path: Path, md5: str) -> bool:
     return _digests[key] == md5
 
 
+def _denied(path: Path, what: str, info: DatasetInfo) -> DataError:
+    return DataError(
+        f"{path}: permission denied, cannot read this {what} ({info.env} or data_dir). "
+        f"Make it readable (chmod) or copy the files to a folder of yours."
+    )
+
+
 def _find_in_mirror(mirror: Path, info: DatasetInfo, stem: str) -> Path:
     for folder in (mirror, mirror / info.folder / "raw", mirror / "raw"):
         for candidate in (folder / stem, folder / f"{stem}.gz"):
-            if candidate.is_file():
-                return candidate
+            try:
+                if candidate.is_file():
+                    return candidate
+            except PermissionError:
+                raise _denied(folder, "mirror folder", info) from None
     raise DataError(
         f"{info.name}: {stem}(.gz) is not in the mirror folder {mirror} "
         f"({info.env} or data_dir). " + _HELP.format(name=info.name, env=info.env)
     )
 
 
-def _copy_from_mirror(mirror: Path, info: DatasetInfo, raw: Path) -> None:
-    """Materialise the mirror's files, uncompressed and checked, in torchvision's layout."""
-    raw.mkdir(parents=True, exist_ok=True)
-    for stem, md5 in info.md5.items():
-        target = raw / stem
-        if target.is_file() and _matches(target, md5):
-            continue
-        source = _find_in_mirror(mirror, info, stem)
-        tmp = target.with_suffix(".tmp")
-        try:
-            opener = gzip.open if source.suffix == ".gz" else open
-            with opener(source, "rb") as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-        except (OSError, EOFError, zlib.error) as err:
-            tmp.unlink(missing_ok=True)
-            raise DataError(
-                f"{source} is corrupt or truncated ({err}). Replace it with a good copy of "
-                f"{source.name}."
-            ) from err
+class _Unwritable(Exception):
+    """The cache folder cannot be written (read-only, a file, disk full)."""
+
+
+def _good(path: Path, md5: str) -> bool:
+    """Whether ``path`` is a file with the MD5 ``md5``."""
+    try:
+        return path.is_file() and _matches(path, md5)
+    except FileNotFoundError:  # replaced by another process meanwhile
+        return False
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``folder`` (a ``.lock`` file in it) between processes.
+
+    Raises :class:`_Unwritable` if the folder or its lock file cannot be written.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as err:
+        raise _Unwritable(err) from err
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd is closed
+        yield
+    finally:
+        os.close(fd)
+
+
+def _copy_checked(source: Path, target: Path, md5: str, info: DatasetInfo) -> None:
+    """Copy (and gunzip) ``source`` to ``target`` through a temporary file of this process,
+    checked against ``md5`` before it is renamed into place."""
+    try:
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=".tmp")
+    except OSError as err:
+        raise _Unwritable(err) from err
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as dst:
+            try:
+                opener = gzip.open if source.suffix == ".gz" else open
+                src = opener(source, "rb")
+            except PermissionError:
+                raise _denied(source, "mirror file", info) from None
+            with src:
+                while True:
+                    try:
+                        block = src.read(1 << 20)
+                    except PermissionError:
+                        raise _denied(source, "mirror file", info) from None
+                    except (OSError, EOFError, zlib.error) as err:
+                        raise DataError(
+                            f"{source} is corrupt or truncated ({err}). Replace it with a good "
+                            f"copy of {source.name}."
+                        ) from err
+                    if not block:
+                        break
+                    try:
+                        dst.write(block)
+                    except OSError as err:
+                        raise _Unwritable(err) from err
+            os.fchmod(dst.fileno(), file_mode())  # mkstemp makes 0600: usual rights
         if _md5(tmp) != md5:
-            tmp.unlink(missing_ok=True)
             raise DataError(
-                f"{source} does not hold the original {info.name} file {stem} (MD5 mismatch): "
-                f"it is corrupt or another data set. Replace it with a good copy."
+                f"{source} does not hold the original {info.name} file {target.name} "
+                f"(MD5 mismatch): it is corrupt or another data set. Replace it with a good copy."
             )
-        os.replace(tmp, target)  # atomic: an interrupted copy never leaves a half file
+        os.replace(tmp, target)  # atomic: readers see no file or the whole checked file
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _copy_from_mirror(mirror: Path, info: DatasetInfo, raw: Path) -> None:
+    """Materialise the mirror's files, uncompressed and checked, in torchvision's layout.
+
+    Safe with any number of processes at once: each copies through a temporary
+    file of its own, under a lock, and renames it into place atomically.
+    """
+    if all(_good(raw / stem, md5) for stem, md5 in info.md5.items()):
+        return  # nothing to write: also works in a read-only cache
+    with _locked(raw.parent):
+        for stem, md5 in info.md5.items():
+            target = raw / stem
+            if not _good(target, md5):  # another process may have copied it meanwhile
+                raw.mkdir(parents=True, exist_ok=True)
+                _copy_checked(_find_in_mirror(mirror, info, stem), target, md5, info)
 
 
 def _verify_cached(info: DatasetInfo, raw: Path) -> None:
@@ -198,20 +279,84 @@ def _verify_cached(info: DatasetInfo, raw: Path) -> None:
             raise DataError(f"{path} is corrupt (MD5 mismatch). Delete it and load the data again.")
 
 
+class _Checked:
+    """torchvision's classes, reading only the MD5-checked raw files.
+
+    torchvision still loads a legacy ``<root>/<folder>/processed/training.pt`` if
+    one is there, in place of the raw files and unchecked. These subclasses (same
+    names, so same folders) never do.
+    """
+
+    class MNIST(datasets.MNIST):
+        def _check_legacy_exist(self) -> bool:
+            return False
+
+    class FashionMNIST(datasets.FashionMNIST):
+        def _check_legacy_exist(self) -> bool:
+            return False
+
+
+def _checked_class(info: DatasetInfo) -> type:
+    return getattr(_Checked, info.torchvision_class.__name__)
+
+
+_scratch: Path | None = None
+
+
+def _scratch_root() -> Path:
+    """A private temporary folder for the data when the cache folder cannot be written."""
+    global _scratch
+    if _scratch is None:
+        _scratch = Path(tempfile.mkdtemp(prefix="mla_course-data-"))
+        atexit.register(shutil.rmtree, _scratch, ignore_errors=True)
+    return _scratch
+
+
 def _prepare(info: DatasetInfo, data_dir: str | os.PathLike | None, download: bool) -> Path:
-    """Return a torchvision root where ``<root>/<folder>/raw`` holds the checked files."""
-    root = cache_dir() / "data"
+    """Return a torchvision root where ``<root>/<folder>/raw`` holds the checked files.
+
+    If the cache folder cannot be written, warn once (naming ``MLA_CACHE_DIR``)
+    and prepare the files in a temporary folder of this process instead.
+    """
+    try:
+        root = cache_dir() / "data"
+    except CacheDirError as err:
+        warn_unwritable(err, "the data cache")
+        root = None
+    if root is not None:
+        try:
+            return _prepare_in(root, info, data_dir, download)
+        except _Unwritable as err:
+            warn_unwritable(err.__cause__ or err, "the data cache")
+    try:
+        return _prepare_in(_scratch_root(), info, data_dir, download)
+    except _Unwritable as err:
+        raise DataError(
+            f"Neither the cache folder (MLA_CACHE_DIR) nor a temporary folder can be written "
+            f"({err.__cause__ or err}): cannot prepare {info.name}."
+        ) from err
+
+
+def _prepare_in(
+    root: Path, info: DatasetInfo, data_dir: str | os.PathLike | None, download: bool
+) -> Path:
     raw = root / info.folder / "raw"
     mirror = data_dir if data_dir is not None else os.environ.get(info.env)
     if not mirror and info.system_dir and Path(info.system_dir).is_dir():
         mirror = info.system_dir
     if mirror:
         mirror = Path(mirror).expanduser()
-        if not mirror.is_dir():
+        try:
+            exists = mirror.is_dir()
+        except PermissionError:
+            raise _denied(mirror, "mirror folder", info) from None
+        if not exists:
             raise DataError(
                 f"The mirror folder {mirror} ({info.env} or data_dir) does not exist. "
                 + _HELP.format(name=info.name, env=info.env)
             )
+        if not os.access(mirror, os.R_OK | os.X_OK):
+            raise _denied(mirror, "mirror folder", info)
         _copy_from_mirror(mirror, info, raw)
         return root
     if all((raw / stem).is_file() for stem in info.md5):
@@ -222,14 +367,18 @@ def _prepare(info: DatasetInfo, data_dir: str | os.PathLike | None, download: bo
             f"{info.name} is not in {raw} and download=False. "
             + _HELP.format(name=info.name, env=info.env)
         )
-    try:
-        info.torchvision_class(root, train=True, download=True)
-        info.torchvision_class(root, train=False, download=True)
-    except Exception as err:  # torchvision raises RuntimeError, URLError, OSError...
-        raise DataError(
-            f"Could not download {info.name} ({type(err).__name__}: {err}). "
-            + _HELP.format(name=info.name, env=info.env)
-        ) from err
+    with _locked(root / info.folder):
+        try:
+            if not all((raw / stem).is_file() for stem in info.md5):
+                _checked_class(info)(root, train=True, download=True)
+                _checked_class(info)(root, train=False, download=True)
+        except PermissionError as err:
+            raise _Unwritable(err) from err
+        except Exception as err:  # torchvision raises RuntimeError, URLError, OSError...
+            raise DataError(
+                f"Could not download {info.name} ({type(err).__name__}: {err}). "
+                + _HELP.format(name=info.name, env=info.env)
+            ) from err
     _verify_cached(info, raw)
     return root
 
@@ -258,7 +407,7 @@ def load_dataset(
     root = _prepare(info, data_dir, download)
     if transform is None:
         transform = transforms.Compose([transforms.ToTensor(), normalization(name)])
-    return info.torchvision_class(root, train=split == "train", transform=transform)
+    return _checked_class(info)(root, train=split == "train", transform=transform)
 
 
 def make_loader(
@@ -311,7 +460,7 @@ def load_tensors(
     if limit is not None:
         _check_positive("limit", limit)
     root = _prepare(info, data_dir, download=True)
-    ds = info.torchvision_class(root, train=split == "train")
+    ds = _checked_class(info)(root, train=split == "train")
     images, labels = ds.data[:limit], ds.targets[:limit]  # uint8 (n, 28, 28), int64 (n,)
     X = images.to(torch.float32).div_(255.0)
     if normalize:

@@ -13,7 +13,7 @@ import warnings
 import pytest
 import torch
 
-from mla_course import cache, experiments
+from mla_course import cache, experiments, utils
 from mla_course.experiments import Config, run, sweep
 
 PARTS = {"kind": "test", "config": {"lr": 0.1, "hidden": [16]}, "seed": 0}
@@ -266,7 +266,7 @@ def test_leftovers_of_killed_writers_are_swept(monkeypatch):
 
 # --------------------------------------------------------------------------- issue 14, item 3
 def test_an_unwritable_cache_warns_once_and_keeps_the_results(monkeypatch):
-    monkeypatch.setattr(cache, "_warned", set())
+    monkeypatch.setattr(utils, "_warned", set())
 
     def read_only(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(args))
@@ -283,7 +283,7 @@ def test_an_unwritable_cache_warns_once_and_keeps_the_results(monkeypatch):
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_a_read_only_cache_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(cache, "_warned", set())
+    monkeypatch.setattr(utils, "_warned", set())
     monkeypatch.setenv("MLA_CACHE_DIR", str(tmp_path / "ro"))
     (tmp_path / "ro").mkdir()
     (tmp_path / "ro").chmod(0o555)
@@ -295,7 +295,7 @@ def test_a_read_only_cache_folder(tmp_path, monkeypatch):
 
 
 def test_a_cache_dir_that_is_a_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(cache, "_warned", set())
+    monkeypatch.setattr(utils, "_warned", set())
     (tmp_path / "file").write_text("not a folder")
     monkeypatch.setenv("MLA_CACHE_DIR", str(tmp_path / "file"))
     with pytest.warns(cache.CacheWarning, match=r"MLA_CACHE_DIR=.*file.*it is a file"):

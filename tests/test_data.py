@@ -1,12 +1,14 @@
 import gzip
+import os
 import shutil
 import urllib.error
+from pathlib import Path
 
 import pytest
 import torch
 from torchvision import datasets
 
-from mla_course import data
+from mla_course import data, utils
 
 
 @pytest.fixture
@@ -153,3 +155,107 @@ def test_bad_batch_size():
         next(data.iterate_batches(torch.zeros(3, 2), torch.zeros(3), 0))
     with pytest.raises(ValueError, match="X has 3 rows but y has 2"):
         next(data.iterate_batches(torch.zeros(3, 2), torch.zeros(2), 1))
+
+
+# --------------------------------------------------------------------------- issue 14
+FIRST_TRAIN_LABELS = [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]  # of the original MNIST training set
+
+
+def test_a_legacy_processed_file_is_never_read(mirror, fresh_cache, no_download):
+    """torchvision would load <cache>/data/MNIST/processed/training.pt in place of the
+    checked raw files; here every label of the poisoned file is 7."""
+    processed = fresh_cache / "data" / "MNIST" / "processed"
+    processed.mkdir(parents=True)
+    for name, n in (("training.pt", 60_000), ("test.pt", 10_000)):
+        poison = (torch.zeros(n, 28, 28, dtype=torch.uint8), torch.full((n,), 7))
+        torch.save(poison, processed / name)
+    _, y = data.load_tensors("mnist", "train", limit=10)
+    assert y.tolist() == FIRST_TRAIN_LABELS
+    ds = data.load_dataset("mnist", "train")
+    assert [ds[i][1] for i in range(10)] == FIRST_TRAIN_LABELS
+    assert isinstance(ds, datasets.MNIST) and len(data.load_dataset("mnist", "test")) == 10_000
+
+
+def test_an_unreadable_mirror_file_is_reported_as_such(mirror, fresh_cache, monkeypatch):
+    real = gzip.open
+
+    def denied(path, *args, **kwargs):
+        if str(path).endswith("train-labels-idx1-ubyte.gz"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(gzip, "open", denied)
+    with pytest.raises(
+        data.DataError, match=r"train-labels-idx1-ubyte\.gz: permission denied"
+    ) as e:
+        data.load_tensors("mnist", "train", limit=5)
+    assert "corrupt" not in str(e.value)
+
+
+def test_an_unreadable_mirror_folder_is_reported_as_such(mirror, fresh_cache, monkeypatch):
+    real = os.access
+    monkeypatch.setattr(
+        os, "access", lambda p, mode: False if str(p) == str(mirror) else real(p, mode)
+    )
+    with pytest.raises(data.DataError, match=f"{mirror}: permission denied.*mirror folder"):
+        data.load_tensors("mnist", "train", limit=5)
+
+
+def test_a_mirror_folder_that_cannot_be_listed(mirror, fresh_cache, monkeypatch):
+    real = Path.is_file
+
+    def denied(self):
+        if str(self).startswith(str(mirror)):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "is_file", denied)
+    with pytest.raises(data.DataError, match="permission denied, cannot read this mirror folder"):
+        data.load_tensors("mnist", "train", limit=5)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_real_permissions(mirror, tmp_path, fresh_cache):
+    copy = tmp_path / "copy"
+    shutil.copytree(mirror, copy)
+    (copy / "t10k-images-idx3-ubyte.gz").chmod(0)
+    with pytest.raises(data.DataError, match="permission denied"):
+        data.load_tensors("mnist", "test", data_dir=copy)
+    copy.chmod(0)
+    try:
+        with pytest.raises(data.DataError, match="permission denied"):
+            data.load_tensors("mnist", "test", data_dir=copy)
+    finally:
+        copy.chmod(0o755)
+
+
+def test_an_unwritable_cache_folder_still_gives_the_data(mirror, tmp_path, monkeypatch):
+    monkeypatch.setattr(utils, "_warned", set())
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("MLA_CACHE_DIR", str(tmp_path / "file"))
+    with pytest.warns(utils.CacheWarning, match="MLA_CACHE_DIR="):
+        _, y = data.load_tensors("mnist", "train", limit=10)
+    assert y.tolist() == FIRST_TRAIN_LABELS
+
+
+def test_a_read_only_cache_keeps_working_when_the_files_are_there(mirror, fresh_cache, monkeypatch):
+    data.load_tensors("mnist", "test", limit=5)
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(data.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(data.os, "open", read_only)  # no lock file either
+    X, _ = data.load_tensors("mnist", "test", limit=5)  # no warning: nothing to write
+    assert X.shape == (5, 784)
+
+
+def test_copied_files_get_the_usual_permissions(mirror, fresh_cache):
+    old = os.umask(0o022)
+    try:
+        data.load_tensors("mnist", "test", limit=5)
+    finally:
+        os.umask(old)
+    raw = fresh_cache / "data" / "MNIST" / "raw"
+    assert {p.stat().st_mode & 0o777 for p in raw.iterdir()} == {0o644}
+    assert sorted(p.name for p in raw.iterdir()) == sorted(data.DATASETS["mnist"].md5)
