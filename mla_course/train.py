@@ -90,9 +90,8 @@ class History:
         if not isinstance(d, dict):
             raise TypeError(f"a History is stored as a dict, not a {type(d).__name__}")
         names = [f.name for f in fields(cls)]
-        unknown = sorted(set(d) - set(names))
-        if unknown:
-            raise ValueError(f"History has no fields {unknown}: expected some of {names}")
+        if set(d) != set(names):
+            raise ValueError(f"History fields {sorted(d)}: expected exactly {sorted(names)}")
         for name, value in d.items():
             if name == "diverged_at":
                 ok = value is None or (isinstance(value, int) and not isinstance(value, bool))

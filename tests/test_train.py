@@ -86,7 +86,29 @@ def test_confusion_matrix_counts():
 def test_history_round_trip_and_repr(small):
     history, _ = _fit(small, epochs=1)
     assert History.from_dict(history.to_dict()) == history
-    assert "test_acc=" in repr(history)
+    assert "test_acc=" in repr(history) and "evaluated_on" not in repr(history)
+    history.evaluated_on = "validation"
+    assert "evaluated_on='validation'" in repr(History.from_dict(history.to_dict()))
+
+
+def test_history_repr_shows_no_nan(small):
+    # issue 14, item 7: a run that diverged in its first epoch printed "time=nans"
+    diverged, _ = _fit(small, lr=1e30, activation="relu", on_divergence="stop")
+    assert diverged.diverged_at is not None and diverged.epochs == 0
+    for history in (History(), diverged):
+        assert "nan" not in repr(history) and "diverged_at=" in repr(history)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [[], "x", {}, {"test_acc": [0.5]}, {**History().to_dict(), "extra": 1}],
+)
+def test_history_from_dict_refuses_what_to_dict_does_not_write(bad):
+    with pytest.raises((TypeError, ValueError)):
+        History.from_dict(bad)
+    for field, value in [("test_acc", ["x"]), ("diverged_at", 1.5), ("evaluated_on", None)]:
+        with pytest.raises(ValueError, match=f"History.{field}="):
+            History.from_dict({**History().to_dict(), field: value})
 
 
 def test_bad_arguments(small):
