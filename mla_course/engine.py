@@ -13,14 +13,16 @@ CUDA graph and replayed, which removes the launch overhead too.
 It computes the same thing as the plain loop (:func:`mla_course.train.fit`):
 
 * the initial weights are taken from the models it is given (build them with
-  :func:`mla_course.experiments.build`, which seeds then constructs);
+  the package's ``build``, which seeds then constructs);
 * each network sees its own mini-batches, in the order of
   ``torch.randperm(n, generator=torch.Generator().manual_seed(seed))`` drawn
   once per epoch, last partial batch kept (:func:`mla_course.data.iterate_batches`);
-* the optimisers are those of :mod:`mla_course.optim`; when a hyper-parameter
-  is shared by the whole group its pure update function is called on the
-  stacked tensors (the functions are element-wise), otherwise the same maths
-  runs with per-network hyper-parameters of shape ``(m, 1, 1)``;
+* the updates are the very functions of :mod:`mla_course.optim`
+  (``adam_update``...), called on the stacked tensors: a hyper-parameter shared
+  by a group of networks is passed as a number, one that differs as a tensor of
+  shape ``(m, 1, 1)``, one value per network. The engine keeps only the state
+  and the stacking; the L1 penalty is :func:`mla_course.regularization.l1_norm`
+  on the stacked weights;
 * after each epoch, every network is evaluated on the whole train and test
   splits, in chunks of 2048 rows like :func:`mla_course.train.evaluate`.
 
@@ -30,7 +32,30 @@ checks the agreement). A network whose loss becomes NaN or infinite is
 marked as diverged at that step, exactly as ``fit(on_divergence="stop")``
 does; the others are not affected, since no operation mixes networks.
 
-Not supported (use the plain loop): batch normalisation and dropout.
+Public API (stable; :mod:`mla_course.runs` relies on it):
+
+* :func:`unsupported` ``(config) -> str | None``: why the engine cannot run a
+  configuration (duck-typed: any object with some of the attributes
+  ``batch_norm``, ``dropout``, ``optimizer``, ``loss``, ``label_smoothing``,
+  ``augment``), ``None`` if it can. The one place that decides it.
+* :class:`Member` ``(model, optimizer, lr, optimizer_kwargs, l1, seed)``: one network.
+* :func:`train_many` ``(members, train, test, *, epochs, batch_size=64, device=None,
+  cuda_graph=None, return_stack=False, progress=None)``: one
+  :class:`~mla_course.train.History` per member (and, with ``return_stack``,
+  the trained :class:`StackedMLP` and the engine's order of the members).
+* :data:`OPTIMIZERS`, derived from :data:`mla_course.optim.OPTIMIZERS`.
+* :data:`COUNTS` and :data:`last_run`: what ran (see below).
+
+CUDA graphs. ``MLA_CUDA_GRAPH`` says whether a run on a GPU records its step
+as a graph: ``auto`` (the default; also ``1``/``on``), ``off`` (also ``0``),
+or ``require``, which raises where the graph path cannot run (a failed
+capture, or a device without CUDA) instead of going on eagerly. The engine
+counts captures, replays and fallbacks in :data:`COUNTS` (since the process
+started) and in :data:`last_run` (the last call), and logs one line per call
+to the logger ``mla_course.engine`` naming the path that ran.
+
+Not supported (use the plain loop): batch normalisation, dropout, losses other
+than cross-entropy, label smoothing and batch transforms.
 
 References: the stacked-weights trick is what ``torch.func.vmap`` over
 ``functional_call`` does for you (PyTorch's "model ensembling" tutorial);
@@ -41,26 +66,42 @@ PyTorch's "CUDA Graphs" notes, "whole network capture".
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import sys
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from . import optim as optim_lib
 from .models import MLP, make_activation
+from .regularization import l1_norm
 from .train import History
 from .utils import get_device
 
-__all__ = ["OPTIMIZERS", "Member", "StackedMLP", "StackedOptimizer", "train_many", "unsupported"]
+__all__ = [
+    "COUNTS",
+    "OPTIMIZERS",
+    "GraphCounts",
+    "Member",
+    "RunInfo",
+    "StackedMLP",
+    "StackedOptimizer",
+    "cuda_graph_mode",
+    "train_many",
+    "unsupported",
+]
 
-# The optimisers the engine runs, by the names of mla_course.optim.OPTIMIZERS.
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+logger = logging.getLogger("mla_course.engine")
+
+# The optimisers the engine runs: all of mla_course.optim's, through their update functions.
+OPTIMIZERS = tuple(optim_lib.OPTIMIZERS)
 
 _EVAL_ROWS = 2048  # rows per evaluation chunk, as in train.fit
 
@@ -84,14 +125,31 @@ class Member:
     seed: int = 0
 
 
-def unsupported(model: nn.Module) -> str | None:
-    """Why the engine cannot train ``model`` (``None`` if it can)."""
-    if not isinstance(model, MLP):
-        return f"model is a {type(model).__name__}, not an mla_course.models.MLP"
-    if model.batch_norm is not None:
-        return f"batch_norm={model.batch_norm!r} (only None is supported)"
-    if model.dropout:
-        return f"dropout={model.dropout!r} (only 0 is supported)"
+# What the engine can run: attribute -> (the only value it takes, what to say).
+_SUPPORTED = {
+    "batch_norm": (None, "only None"),
+    "dropout": (0, "only 0"),
+    "loss": ("cross_entropy", "only 'cross_entropy'"),
+    "label_smoothing": (0, "only 0"),
+    "augment": (None, "only None"),
+}
+
+
+def unsupported(config) -> str | None:
+    """Why the engine cannot run ``config`` (``None`` if it can).
+
+    ``config`` is a :class:`~mla_course.config.Config`, an :class:`~mla_course.models.MLP`
+    or any object with some of the attributes ``batch_norm``, ``dropout``,
+    ``loss``, ``label_smoothing``, ``augment`` and ``optimizer``; an attribute it
+    lacks is taken to have the value the engine supports.
+    """
+    for name, (value, allowed) in _SUPPORTED.items():
+        given = getattr(config, name, value)
+        if given != value:
+            return f"{name}={given!r} ({allowed} is supported)"
+    optimizer = getattr(config, "optimizer", OPTIMIZERS[0])
+    if optimizer not in OPTIMIZERS:
+        return f"optimizer={optimizer!r} (the engine runs {list(OPTIMIZERS)})"
     return None
 
 
@@ -111,6 +169,10 @@ class StackedMLP:
         if not models:
             raise ValueError("models is empty: give at least one MLP")
         for i, model in enumerate(models):
+            if not isinstance(model, MLP):
+                raise TypeError(
+                    f"models[{i}] is a {type(model).__name__}: expected an mla_course.models.MLP"
+                )
             reason = unsupported(model)
             if reason:
                 raise ValueError(f"models[{i}]: {reason}")
@@ -208,171 +270,160 @@ def _prelu_slope(model: MLP, layer: int) -> Tensor:
 
 
 # ---------------------------------------------------------------------------
-# Optimisers on stacked parameters.
+# The optimiser on stacked parameters: state and stacking only; the maths is
+# mla_course.optim's.
 # ---------------------------------------------------------------------------
 
 
-def _hyper_parameters(name: str, lr: float, kwargs: dict) -> dict:
-    """The full, checked hyper-parameters of one optimiser, defaults included.
-
-    Built by :func:`mla_course.optim.make_optimizer` on a dummy parameter, so the
-    defaults and the argument checks are those of the plain path.
-    """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer={name!r}: the engine supports {list(OPTIMIZERS)}")
-    dummy = torch.zeros(1, requires_grad=True)
-    group = dict(optim_lib.make_optimizer(name, [dummy], lr, **kwargs).param_groups[0])
-    del group["params"]
-    if "betas" in group:
-        group["beta1"], group["beta2"] = group.pop("betas")
-    if "bias_correction" in group:
-        group["bias_correction"] = float(bool(group["bias_correction"]))
-    return {k: float(v) for k, v in group.items() if isinstance(v, int | float | bool)}
+def _shared_or_stacked(name: str, values: list, like: Tensor):
+    """One hyper-parameter of a group: the number itself if every network has the same,
+    else a tensor of shape ``(m, 1, 1)`` (the dtype and device of the parameters)."""
+    if all(v == values[0] for v in values):
+        return values[0]
+    if any(isinstance(v, bool) for v in values):
+        raise ValueError(f"{name} differs within a group of networks: {values}")
+    return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, 1, 1)
 
 
 class _Group:
-    """Networks ``start:stop`` of the stack, all trained by optimiser ``name``."""
+    """Networks ``start:stop`` of the stack, trained by one optimiser of :mod:`mla_course.optim`.
 
-    def __init__(self, name, start, stop, hypers: list[dict], device):
+    ``hypers`` has one dict per network (from :func:`mla_course.optim.hyper_parameters`);
+    ``state[j]`` holds the state tensors of parameter ``j`` for these networks.
+    """
+
+    def __init__(self, name: str, start: int, stop: int, hypers: list[dict], params: list[Tensor]):
         self.name, self.start, self.stop = name, start, stop
-        keys = sorted(hypers[0])
-        self.uniform = (
-            {k: hypers[0][k] for k in keys} if all(h == hypers[0] for h in hypers) else None
-        )
-        # float64 copies, from which the float32 factors are derived as the plain path does
-        # (e.g. 1 - beta2 in double, then rounded once).
-        h64 = {
-            k: torch.tensor([h[k] for h in hypers], dtype=torch.float64, device=device).view(
-                -1, 1, 1
-            )
-            for k in keys
+        self.cls = optim_lib.OPTIMIZERS[name]
+        self.hypers = {
+            k: _shared_or_stacked(k, [h[k] for h in hypers], params[0]) for k in hypers[0]
         }
-        self.h64 = h64
-        f32 = {}
-        f32["neg_lr"] = (-h64["lr"]).float()
-        f32["weight_decay"] = h64["weight_decay"].float()
-        self.any_weight_decay = bool((h64["weight_decay"] != 0).any())
-        if name in ("momentum", "nesterov"):
-            f32["momentum"] = h64["momentum"].float()
-        if name in ("adagrad", "rmsprop", "adam"):
-            f32["eps"] = h64["eps"].float()
-        if name == "rmsprop":
-            f32["alpha"] = h64["alpha"].float()
-            f32["one_minus_alpha"] = (1 - h64["alpha"]).float()
-        if name == "adam":
-            f32["one_minus_beta1"] = (1 - h64["beta1"]).float()
-            f32["beta2"] = h64["beta2"].float()
-            f32["one_minus_beta2"] = (1 - h64["beta2"]).float()
-        self.f32 = f32
+        self.weight_decay = self.hypers.pop("weight_decay")
+        self.state = [
+            {s: torch.zeros_like(p[start:stop]) for s in self.cls.state_names} for p in params
+        ]
 
 
 class StackedOptimizer:
     """The optimisers of :mod:`mla_course.optim`, applied to stacked parameters.
 
-    ``groups`` lists ``(name, start, stop, hypers)`` where networks ``start:stop``
-    use optimiser ``name`` with per-network ``hypers`` (dicts from
-    ``_hyper_parameters``). With ``tensor_step=True`` Adam's step counter is a
-    device tensor, so that a CUDA graph can replay the update.
+    ``groups`` lists ``(name, start, stop, hypers)``: networks ``start:stop`` use
+    optimiser ``name`` with per-network ``hypers`` (dicts from
+    :func:`mla_course.optim.hyper_parameters`; a boolean, such as Adam's
+    ``bias_correction``, must be the same within a group). With ``tensor_step=True``
+    the step number ``t`` is given to the update functions as a device tensor,
+    so that a CUDA graph replays its current value.
     """
 
     def __init__(self, params: list[Tensor], groups, *, tensor_step: bool = False):
         self.params = params
-        device = params[0].device
-        self.groups = [_Group(name, a, b, hypers, device) for name, a, b, hypers in groups]
+        self.groups = [_Group(name, a, b, hypers, params) for name, a, b, hypers in groups]
         self.tensor_step = tensor_step
-        self.t = 0  # Python step counter (eager path)
-        self.t_tensor = torch.zeros((), dtype=torch.float64, device=device)  # graph path
-        self.state: dict[str, list[Tensor]] = {}
-        names = {g.name for g in self.groups}
-        if names & {"momentum", "nesterov"}:
-            self.state["v"] = [torch.zeros_like(p) for p in params]
-        if names & {"adagrad", "rmsprop", "adam"}:
-            self.state["r"] = [torch.zeros_like(p) for p in params]
-        if "adam" in names:
-            self.state["s"] = [torch.zeros_like(p) for p in params]
+        self.t = 0  # steps taken (the graph path advances it on each replay)
+        self.t_tensor = torch.zeros((), dtype=torch.float64, device=params[0].device)
 
     def state_tensors(self) -> list[Tensor]:
         """Every tensor the update changes in place (to save and restore around a capture)."""
-        return [*self.params, *(t for ts in self.state.values() for t in ts), self.t_tensor]
+        state = [
+            t for group in self.groups for per_param in group.state for t in per_param.values()
+        ]
+        return [*self.params, *state, self.t_tensor]
 
     def reset(self, index: int) -> None:
         """Zero the state of network ``index`` (after it diverged)."""
-        for ts in self.state.values():
-            for t in ts:
-                t[index].zero_()
+        for group in self.groups:
+            if group.start <= index < group.stop:
+                for per_param in group.state:
+                    for t in per_param.values():
+                        t[index - group.start].zero_()
 
     @torch.no_grad()
     def step(self, grads: Sequence[Tensor]) -> None:
         self.t += 1
         self.t_tensor.add_(1)
-        for j, (p, g) in enumerate(zip(self.params, grads, strict=True)):
-            for group in self.groups:
-                self._update(group, j, p[group.start : group.stop], g[group.start : group.stop])
-
-    def _update(self, group: _Group, j: int, p: Tensor, g: Tensor) -> None:
-        a, b, name, u, f = group.start, group.stop, group.name, group.uniform, group.f32
-        st = {k: v[j][a:b] for k, v in self.state.items()}
-        pure = u is not None and not (name == "adam" and self.tensor_step)
-        if pure:  # the very functions of the plain path, on the stacked tensors
-            if u["weight_decay"] != 0:
-                g = g.add(p, alpha=u["weight_decay"])
-            if name == "sgd":
-                optim_lib.sgd_update(p, g, u["lr"])
-            elif name == "momentum":
-                optim_lib.momentum_update(p, g, st["v"], u["lr"], u["momentum"])
-            elif name == "nesterov":
-                optim_lib.nesterov_update(p, g, st["v"], u["lr"], u["momentum"])
-            elif name == "adagrad":
-                optim_lib.adagrad_update(p, g, st["r"], u["lr"], u["eps"])
-            elif name == "rmsprop":
-                optim_lib.rmsprop_update(p, g, st["r"], u["lr"], u["alpha"], u["eps"])
-            else:
-                optim_lib.adam_update(
-                    p,
-                    g,
-                    st["s"],
-                    st["r"],
-                    self.t,
-                    u["lr"],
-                    u["beta1"],
-                    u["beta2"],
-                    u["eps"],
-                    bool(u["bias_correction"]),
-                )
-            return
-        # The same maths with hyper-parameters of shape (m, 1, 1), one per network, in the
-        # plain path's order of operations; addcmul_/addcdiv_ fuse passes over the weights.
-        if group.any_weight_decay:
-            g = g.addcmul(p, f["weight_decay"])  # g + wd * theta
-        neg_lr = f["neg_lr"]
-        if name == "sgd":  # theta <- theta - lr * g
-            p.addcmul_(g, neg_lr)
-        elif name == "momentum":  # v <- alpha v - lr g; theta <- theta + v
-            st["v"].mul_(f["momentum"]).addcmul_(g, neg_lr)
-            p.add_(st["v"])
-        elif name == "nesterov":  # look-ahead form, see optim.nesterov_update
-            st["v"].mul_(f["momentum"]).addcmul_(g, neg_lr)
-            p.addcmul_(st["v"], f["momentum"]).addcmul_(g, neg_lr)
-        elif name == "adagrad":  # r <- r + g^2; theta <- theta - lr g / (eps + sqrt r)
-            st["r"].addcmul_(g, g)
-            p.addcdiv_(g * neg_lr, st["r"].sqrt().add_(f["eps"]))
-        elif name == "rmsprop":  # r <- alpha r + (1 - alpha) g^2
-            st["r"].mul_(f["alpha"]).addcmul_(g * f["one_minus_alpha"], g)
-            p.addcdiv_(g * neg_lr, st["r"].sqrt().add_(f["eps"]))
-        else:  # adam, with bias correction where asked
-            h = group.h64
-            t = self.t_tensor if self.tensor_step else float(self.t)
-            corrected = h["bias_correction"] != 0
-            step_size = torch.where(corrected, h["lr"] / (1 - h["beta1"] ** t), h["lr"])
-            bc2 = torch.where(corrected, torch.sqrt(1 - h["beta2"] ** t), torch.ones_like(h["lr"]))
-            st["s"].lerp_(g, f["one_minus_beta1"])
-            st["r"].mul_(f["beta2"]).addcmul_(g * f["one_minus_beta2"], g)
-            denom = (st["r"].sqrt() / bc2.float()).add_(f["eps"])
-            p.addcdiv_(st["s"] * (-step_size).float(), denom)
+        t = self.t_tensor if self.tensor_step else self.t
+        for group in self.groups:
+            a, b, wd = group.start, group.stop, group.weight_decay
+            update = optim_lib.update_function(group.cls.rule)  # at each step: edits are seen
+            steps = {"t": t} if group.cls.counts_steps else {}
+            for p, g, state in zip(self.params, grads, group.state, strict=True):
+                p, g = p[a:b], g[a:b]
+                if isinstance(wd, Tensor) or wd != 0:
+                    g = optim_lib.add_weight_decay(g, p, wd)
+                update(p, g, **state, **steps, **group.hypers)
 
     def __repr__(self) -> str:
         parts = [f"{g.name}[{g.start}:{g.stop}]" for g in self.groups]
         return f"StackedOptimizer({', '.join(parts)}, step={self.t})"
+
+
+# ---------------------------------------------------------------------------
+# CUDA graphs: the setting, and what ran.
+# ---------------------------------------------------------------------------
+
+_GRAPH_MODES = {"": "auto", "auto": "auto", "1": "auto", "on": "auto", "true": "auto"}
+_GRAPH_MODES |= {"yes": "auto", "0": "off", "off": "off", "false": "off", "no": "off"}
+_GRAPH_MODES |= {"require": "require"}
+
+
+def cuda_graph_mode() -> str:
+    """``MLA_CUDA_GRAPH`` as ``"auto"``, ``"off"`` or ``"require"`` (a ValueError naming it
+    and its allowed values otherwise)."""
+    raw = os.environ.get("MLA_CUDA_GRAPH", "")
+    try:
+        return _GRAPH_MODES[raw.strip().lower()]
+    except KeyError:
+        raise ValueError(
+            f"MLA_CUDA_GRAPH={raw!r}: expected auto (the default; also 1, on, true, yes), "
+            f"off (also 0, false, no) or require"
+        ) from None
+
+
+@dataclass
+class GraphCounts:
+    """CUDA-graph captures, replays and fallbacks (a failed capture, then eager steps)."""
+
+    captures: int = 0
+    replays: int = 0
+    fallbacks: int = 0
+
+    def add(self, other: GraphCounts) -> None:
+        self.captures += other.captures
+        self.replays += other.replays
+        self.fallbacks += other.fallbacks
+
+
+#: Every call of :func:`train_many` since the process started.
+COUNTS = GraphCounts()
+
+
+@dataclass
+class RunInfo:
+    """What one call of :func:`train_many` ran: ``path`` is ``"cuda-graph"`` (full batches
+    replayed as a graph, the last partial batch of each epoch eager), ``"eager"``, or
+    ``"eager-fallback"`` (the capture failed)."""
+
+    path: str
+    device: str
+    networks: int
+    counts: GraphCounts = field(default_factory=GraphCounts)
+
+
+#: What the last call of :func:`train_many` ran (``None`` before the first).
+last_run: RunInfo | None = None
+
+
+def _progress_disabled(progress: bool | None) -> bool | None:
+    """tqdm's ``disable``: off with ``progress=False`` or ``MLA_PROGRESS=0``; ``None`` (a
+    terminal only) otherwise."""
+    if progress is not None:
+        return not progress
+    raw = os.environ.get("MLA_PROGRESS", "").strip().lower()
+    if raw in ("", "1", "true", "yes", "on"):
+        return None
+    if raw in ("0", "false", "no", "off"):
+        return True
+    raise ValueError(f"MLA_PROGRESS={raw!r}: expected 1/true/yes/on (a terminal only) or 0/off")
 
 
 # ---------------------------------------------------------------------------
@@ -383,26 +434,36 @@ class StackedOptimizer:
 class _Trainer:
     """Holds the stack, the optimiser, the data and the step of one batched run."""
 
-    def __init__(self, members: Sequence[Member], train, test, batch_size, device, cuda_graph):
+    def __init__(
+        self,
+        members: Sequence[Member],
+        train,
+        test,
+        batch_size,
+        device,
+        cuda_graph,
+        *,
+        hypers=None,
+        require=False,
+    ):
         self.device = device
         self.net = StackedMLP([m.model for m in members], device)
         M = self.net.M
+        if hypers is None:
+            hypers = [_hypers(m) for m in members]
         groups, start = [], 0
-        for i in range(1, M + 1):
-            if i == M or members[i].optimizer != members[start].optimizer:
-                hypers = [
-                    _hyper_parameters(m.optimizer, m.lr, dict(m.optimizer_kwargs))
-                    for m in members[start:i]
-                ]
-                groups.append((members[start].optimizer, start, i, hypers))
+        for i in range(1, M + 1):  # maximal runs of one optimiser with the same booleans
+            if i == M or _group_key(members[i], hypers[i]) != _group_key(
+                members[start], hypers[start]
+            ):
+                groups.append((members[start].optimizer, start, i, hypers[start:i]))
                 start = i
-        if len({g[0] for g in groups}) != len(groups):
-            raise ValueError("networks with the same optimizer must be contiguous; sort them first")
-        self.graph_mode = bool(cuda_graph)
+        self.graph_mode, self.require = bool(cuda_graph), require
         self.opt = StackedOptimizer(self.net.parameters(), groups, tensor_step=self.graph_mode)
-        l1 = [float(m.l1) for m in members]
-        if any(c < 0 for c in l1):
-            raise ValueError(f"l1={min(l1)!r}: expected a number >= 0")
+        l1 = [m.l1 for m in members]
+        for c in l1:
+            if isinstance(c, bool) or not isinstance(c, int | float) or not 0 <= c < math.inf:
+                raise ValueError(f"l1={c!r}: expected a finite number >= 0")
         self.l1 = torch.tensor(l1, device=device) if any(l1) else None  # (M,)
         (self.X, self.y), (self.Xt, self.yt) = (_on(train, device), _on(test, device))
         self.batch_size = batch_size
@@ -411,6 +472,8 @@ class _Trainer:
         self.seed_index = torch.tensor([self.seeds.index(s) for s in seeds], device=device)
         self.generators = [torch.Generator().manual_seed(s) for s in self.seeds]
         self.graph = None
+        self.counts = GraphCounts()
+        self.fell_back = False
 
     def step(self, idx: Tensor) -> Tensor:
         """One training step of every network on rows ``idx`` (seeds, batch); returns the losses (M,)."""
@@ -424,7 +487,7 @@ class _Trainer:
         loss = F.cross_entropy(scores.flatten(0, 1), yb.flatten(), reduction="none")
         loss = loss.view(M, -1).mean(1)  # (M,): each network's mean over its batch
         if self.l1 is not None:
-            loss = loss + self.l1 * sum(W.abs().sum((1, 2)) for W in net.weights)
+            loss = loss + self.l1 * l1_norm(net.weights, stacked=True)
         grads = torch.autograd.grad(loss.sum(), net.parameters())  # no network depends on another
         self.opt.step(grads)
         return loss.detach()
@@ -432,32 +495,46 @@ class _Trainer:
     def capture(self, perms: Tensor) -> None:
         """Record one full-batch step as a CUDA graph; the state is restored after the warm-up.
 
-        If the capture fails, say so and go on eagerly: same results, more launches.
+        The warm-up (cuBLAS handles, allocator) runs on a side stream, and the
+        capture on that same stream, inside ``torch.cuda.device`` of the model's
+        device. If the capture fails, the current stream is restored and training
+        goes on eagerly (same results, more launches), unless
+        ``MLA_CUDA_GRAPH=require``.
         """
         self.static_idx = perms[:, : self.batch_size].clone()
         saved = [t.clone() for t in self.opt.state_tensors()]
         t_saved = self.opt.t
-        try:
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):  # warm-up (cuBLAS handles, allocator) off the capture
-                for _ in range(3):
-                    self.step(self.static_idx)
-            torch.cuda.current_stream().wait_stream(side)
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
-                self.static_loss = self.step(self.static_idx)
-        except RuntimeError as err:
-            self.graph, self.graph_mode = None, False
-            warnings.warn(f"CUDA graph capture failed ({err}); training without it", stacklevel=3)
-        torch.cuda.synchronize(self.device)
-        with torch.no_grad():
-            for t, s in zip(self.opt.state_tensors(), saved, strict=True):
-                t.copy_(s)
-        self.opt.t = t_saved
-        torch.cuda.synchronize(self.device)
+        with torch.cuda.device(self.device):
+            current = torch.cuda.current_stream(self.device)
+            side = torch.cuda.Stream(self.device)
+            try:
+                side.wait_stream(current)
+                with torch.cuda.stream(side):
+                    for _ in range(3):
+                        self.step(self.static_idx)
+                current.wait_stream(side)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph, stream=side):
+                    self.static_loss = self.step(self.static_idx)
+                self.graph = graph
+                self.counts.captures += 1
+            except RuntimeError as err:
+                torch.cuda.set_stream(current)  # a failed capture_end leaves the side stream set
+                if self.require:
+                    raise RuntimeError(
+                        f"MLA_CUDA_GRAPH=require: the CUDA graph capture failed ({err})"
+                    ) from err
+                self.graph, self.graph_mode, self.fell_back = None, False, True
+                self.counts.fallbacks += 1
+                logger.warning("CUDA graph capture failed (%s); training without it", err)
+            torch.cuda.synchronize(self.device)
+            with torch.no_grad():
+                for t, s in zip(self.opt.state_tensors(), saved, strict=True):
+                    t.copy_(s)
+            self.opt.t = t_saved
+            torch.cuda.synchronize(self.device)
 
-    def epoch(self, losses: Tensor) -> None:
+    def epoch(self, losses: Tensor, bar=None) -> None:
         """One epoch; step losses go to ``losses`` (steps, M) on the device."""
         n, B = len(self.X), self.batch_size
         perms = torch.stack([torch.randperm(n, generator=g) for g in self.generators])
@@ -469,9 +546,13 @@ class _Trainer:
             if self.graph is not None and idx.shape[1] == B:
                 self.static_idx.copy_(idx)
                 self.graph.replay()
+                self.opt.t += 1  # the replayed step advanced t_tensor, not the Python counter
+                self.counts.replays += 1
                 losses[k].copy_(self.static_loss)
             else:  # eager, and the last partial batch in graph mode
                 losses[k] = self.step(idx)
+            if bar is not None:
+                bar.update()
 
     @torch.no_grad()
     def evaluate(self, X: Tensor, y: Tensor) -> tuple[list[float], list[float]]:
@@ -492,6 +573,21 @@ class _Trainer:
             correct += (scores.argmax(-1) == yc).sum(1)
         n = len(X)
         return (total / n).tolist(), (correct.double() / n).tolist()
+
+
+def _hypers(member: Member) -> dict:
+    """The member's checked hyper-parameters, by :func:`mla_course.optim.hyper_parameters`."""
+    if member.optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer={member.optimizer!r}: the engine runs {list(OPTIMIZERS)}")
+    return optim_lib.hyper_parameters(member.optimizer, member.lr, **dict(member.optimizer_kwargs))
+
+
+def _group_key(member: Member, hypers: dict) -> tuple:
+    """Networks of one group share the optimiser and its boolean choices (a number may differ)."""
+    return (
+        member.optimizer,
+        tuple((k, v) for k, v in sorted(hypers.items()) if v is True or v is False),
+    )
 
 
 def _on(data, device) -> tuple[Tensor, Tensor]:
@@ -516,6 +612,7 @@ def train_many(
     device=None,
     cuda_graph: bool | None = None,
     return_stack: bool = False,
+    progress: bool | None = None,
 ):
     """Train every member together; return one :class:`~mla_course.train.History` per member.
 
@@ -523,40 +620,67 @@ def train_many(
     histories come back in the order of ``members`` and hold what
     ``fit(..., on_divergence="stop")`` records, except ``time``: the wall time
     of the whole batched run divided by the number of networks (the cost of one
-    network, amortised). ``cuda_graph=None`` uses a CUDA graph on a GPU (unless
-    the environment sets ``MLA_CUDA_GRAPH=0``) and never on the CPU. With ``return_stack=True`` also returns the trained
+    network, amortised). ``cuda_graph=None`` follows ``MLA_CUDA_GRAPH`` (see the
+    module's docstring): a CUDA graph on a GPU unless it says ``off``, never on
+    the CPU. With ``return_stack=True`` also returns the trained
     :class:`StackedMLP` (networks in the engine's order: sorted by optimiser and
-    activation) and that order.
+    activation) and that order. A progress bar over the steps shows on a
+    terminal (``progress=None``; ``MLA_PROGRESS=0`` hides it).
     """
+    global last_run
     members = list(members)
     if not members:
         raise ValueError("members is empty: give at least one Member")
-    if not isinstance(epochs, int) or epochs < 0:
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 0:
         raise ValueError(f"epochs={epochs!r}: expected a non-negative integer")
-    if not isinstance(batch_size, int) or batch_size <= 0:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise ValueError(f"batch_size={batch_size!r}: expected a positive integer")
     device = get_device(device)
+    mode = cuda_graph_mode()
+    if mode == "require" and device.type != "cuda" and cuda_graph is not False:
+        raise ValueError(
+            f"MLA_CUDA_GRAPH=require: device={str(device)!r} has no CUDA graphs; "
+            f"train on 'cuda', or unset MLA_CUDA_GRAPH"
+        )
     if cuda_graph is None:
-        cuda_graph = device.type == "cuda" and os.environ.get("MLA_CUDA_GRAPH", "1") != "0"
+        cuda_graph = device.type == "cuda" and mode != "off"
     if cuda_graph and device.type != "cuda":
         raise ValueError(f"cuda_graph=True needs a CUDA device, not device={str(device)!r}")
-    # Contiguous groups: one optimiser group, and activation runs within it.
+    # Contiguous groups: one optimiser (and its booleans) per group, activation runs within it.
+    hypers = [_hypers(m) for m in members]
     order = sorted(
-        range(len(members)), key=lambda i: (members[i].optimizer, members[i].model.activation)
+        range(len(members)),
+        key=lambda i: (*_group_key(members[i], hypers[i]), members[i].model.activation),
     )
-    sorted_members = [members[i] for i in order]
-    trainer = _Trainer(sorted_members, train, test, batch_size, device, cuda_graph)
+    trainer = _Trainer(
+        [members[i] for i in order],
+        train,
+        test,
+        batch_size,
+        device,
+        cuda_graph,
+        hypers=[hypers[i] for i in order],
+        require=mode == "require",
+    )
     M = len(members)
     n = len(trainer.X)
     steps = math.ceil(n / batch_size)
     histories = [History() for _ in range(M)]
     alive = [True] * M
     elapsed = 0.0
+    bar = tqdm(
+        total=epochs * steps,
+        desc=f"{M} network{'s' if M > 1 else ''}",
+        unit="step",
+        leave=False,
+        disable=_progress_disabled(progress),
+        file=sys.stderr,
+    )
     for epoch in range(epochs):
         losses = torch.empty(steps, M, device=device)
         _sync(device)
         start = time.perf_counter()
-        trainer.epoch(losses)
+        trainer.epoch(losses, None if bar.disable else bar)
         _sync(device)
         elapsed += time.perf_counter() - start
         losses = losses.cpu()
@@ -587,6 +711,23 @@ def train_many(
         for m in range(M):
             if alive[m]:
                 histories[m].time.append(elapsed / M)
+    bar.close()
+    if trainer.fell_back:
+        path = "eager-fallback"
+    else:
+        path = "cuda-graph" if trainer.counts.captures else "eager"
+    last_run = RunInfo(path, str(device), M, trainer.counts)
+    COUNTS.add(trainer.counts)
+    c = trainer.counts
+    logger.info(
+        "train_many: %d networks on %s, %s path (%d captures, %d replays, %d fallbacks)",
+        M,
+        device,
+        path,
+        c.captures,
+        c.replays,
+        c.fallbacks,
+    )
     # Back to the caller's order.
     out = [None] * M
     for position, i in enumerate(order):

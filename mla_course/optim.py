@@ -6,7 +6,9 @@ notation (the slides follow Goodfellow, Bengio and Courville, *Deep Learning*,
 chapter 8). A thin :class:`torch.optim.Optimizer` subclass wraps each one, so
 ``Adam(model.parameters(), lr=1e-3)`` drops into any PyTorch training loop.
 The functions are element-wise, so they work unchanged on parameters stacked
-along a leading "run" axis.
+along a leading "network" axis, with a hyper-parameter given as a number or as
+one value per network: :mod:`mla_course.engine` trains many networks at once
+with these very functions.
 
 Every class takes the same steps as its ``torch.optim`` counterpart, to float
 precision (``tests/test_optim.py`` checks it):
@@ -35,6 +37,7 @@ lecture 6e (2012) for RMSProp, Kingma and Ba (2015) for Adam.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable
 
 import torch
@@ -50,26 +53,35 @@ __all__ = [
     "RMSProp",
     "adagrad_update",
     "adam_update",
+    "add_weight_decay",
+    "hyper_parameters",
     "make_optimizer",
     "momentum_update",
     "nesterov_update",
     "rmsprop_update",
     "sgd_update",
+    "update_function",
 ]
 
 
 # ---------------------------------------------------------------------------
 # The maths: one pure function per algorithm, in place on p (parameters) and
 # the state tensors; g is the gradient. All tensors have the same shape.
+#
+# A hyper-parameter is a number, or a tensor that broadcasts against p: the
+# batched engine (mla_course.engine) stacks M networks along a first axis and
+# calls these very functions with a learning rate of shape (M, 1, 1), say, one
+# per network. Adam's step number t is an int, or a tensor on the device (a
+# CUDA graph replays the tensor's current value; it would freeze a number).
 # ---------------------------------------------------------------------------
 
 
-def sgd_update(p: Tensor, g: Tensor, lr: float) -> None:
+def sgd_update(p: Tensor, g: Tensor, lr) -> None:
     """Gradient descent: ``theta <- theta - rho * g``."""
-    p.add_(g, alpha=-lr)
+    p.sub_(lr * g)
 
 
-def momentum_update(p: Tensor, g: Tensor, v: Tensor, lr: float, momentum: float) -> None:
+def momentum_update(p: Tensor, g: Tensor, v: Tensor, lr, momentum) -> None:
     """Momentum (Polyak's heavy ball), lecture notation with ``alpha = momentum``, ``rho = lr``.
 
     ``v <- alpha * v - rho * g`` then ``theta <- theta + v``. The velocity ``v``
@@ -77,11 +89,11 @@ def momentum_update(p: Tensor, g: Tensor, v: Tensor, lr: float, momentum: float)
     ``b = -v / rho`` instead (``b <- alpha * b + g``, ``theta <- theta - rho * b``):
     the same steps while ``rho`` is constant.
     """
-    v.mul_(momentum).add_(g, alpha=-lr)
+    v.mul_(momentum).sub_(lr * g)
     p.add_(v)
 
 
-def nesterov_update(p: Tensor, g: Tensor, v: Tensor, lr: float, momentum: float) -> None:
+def nesterov_update(p: Tensor, g: Tensor, v: Tensor, lr, momentum) -> None:
     """Nesterov momentum, in the look-ahead form of Sutskever et al. (2013).
 
     The lecture writes ``v <- alpha * v - rho * grad L(theta + alpha * v)``,
@@ -93,11 +105,11 @@ def nesterov_update(p: Tensor, g: Tensor, v: Tensor, lr: float, momentum: float)
 
     (new ``v`` on the right), which is ``SGD(nesterov=True)`` with ``b = -v / rho``.
     """
-    v.mul_(momentum).add_(g, alpha=-lr)
-    p.add_(v, alpha=momentum).add_(g, alpha=-lr)
+    v.mul_(momentum).sub_(lr * g)
+    p.add_(momentum * v - lr * g)
 
 
-def adagrad_update(p: Tensor, g: Tensor, r: Tensor, lr: float, eps: float) -> None:
+def adagrad_update(p: Tensor, g: Tensor, r: Tensor, lr, eps) -> None:
     """AdaGrad (Duchi et al., 2011; Deep Learning book, algorithm 8.4).
 
     ``r <- r + g * g`` (the history of squared gradients, per parameter) then
@@ -106,10 +118,10 @@ def adagrad_update(p: Tensor, g: Tensor, r: Tensor, lr: float, eps: float) -> No
     so the effective step ``lr / (delta + sqrt(r))`` only shrinks.
     """
     r.addcmul_(g, g)
-    p.addcdiv_(g, r.sqrt().add_(eps), value=-lr)
+    p.sub_(lr * g / (r.sqrt() + eps))
 
 
-def rmsprop_update(p: Tensor, g: Tensor, r: Tensor, lr: float, alpha: float, eps: float) -> None:
+def rmsprop_update(p: Tensor, g: Tensor, r: Tensor, lr, alpha, eps) -> None:
     """RMSProp (Hinton, 2012; Deep Learning book, algorithm 8.5).
 
     ``r <- rho * r + (1 - rho) * g * g`` (an exponential moving average, so old
@@ -117,10 +129,11 @@ def rmsprop_update(p: Tensor, g: Tensor, r: Tensor, lr: float, alpha: float, eps
     (sqrt(r) + delta)``. The book's decay rate ``rho`` is torch's ``alpha``. The
     book puts ``delta`` inside the square root, ``sqrt(delta + r)``; torch (and
     this function) adds it outside, ``sqrt(r) + delta``, which with ``delta =
-    1e-8`` changes nothing unless ``r`` is about ``1e-16``.
+    1e-8`` changes nothing unless ``r`` is about ``1e-16``. ``r.lerp_(x, w)`` is
+    ``r <- r + w * (x - r)``, that is ``(1 - w) * r + w * x``.
     """
-    r.mul_(alpha).addcmul_(g, g, value=1 - alpha)
-    p.addcdiv_(g, r.sqrt().add_(eps), value=-lr)
+    r.lerp_(g * g, 1 - alpha)
+    p.sub_(lr * g / (r.sqrt() + eps))
 
 
 def adam_update(
@@ -128,11 +141,11 @@ def adam_update(
     g: Tensor,
     s: Tensor,
     r: Tensor,
-    t: int,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
+    t,
+    lr,
+    beta1,
+    beta2,
+    eps,
     bias_correction: bool = True,
 ) -> None:
     """Adam (Kingma and Ba, 2015; Deep Learning book, algorithm 8.7), step number ``t >= 1``.
@@ -146,15 +159,21 @@ def adam_update(
     outside the square root (the book writes ``sqrt(r_hat + delta)``).
     """
     s.lerp_(g, 1 - beta1)
-    r.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+    r.lerp_(g * g, 1 - beta2)
     if bias_correction:
-        # Same order of operations as torch.optim.Adam, so the two agree to the last bits.
-        step_size = lr / (1 - beta1**t)
-        denom = (r.sqrt() / math.sqrt(1 - beta2**t)).add_(eps)
+        s_hat, r_hat = s / (1 - beta1**t), r / (1 - beta2**t)
     else:
-        step_size = lr
-        denom = r.sqrt().add_(eps)
-    p.addcdiv_(s, denom, value=-step_size)
+        s_hat, r_hat = s, r
+    p.sub_(lr * s_hat / (r_hat.sqrt() + eps))
+
+
+def add_weight_decay(g: Tensor, p: Tensor, weight_decay) -> Tensor:
+    """The gradient with an L2 penalty ``weight_decay / 2 * ||theta||^2`` added to the loss.
+
+    Its gradient ``weight_decay * theta`` is added to ``g`` before the update, as
+    in ``torch.optim`` (not the decoupled decay of AdamW).
+    """
+    return g + weight_decay * p
 
 
 # ---------------------------------------------------------------------------
@@ -162,26 +181,47 @@ def adam_update(
 # ---------------------------------------------------------------------------
 
 
+def _is_finite_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _check_nonneg(name: str, value) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
-        raise ValueError(f"{name}={value!r}: expected a number >= 0")
+    if not (_is_finite_number(value) and value >= 0):
+        raise ValueError(f"{name}={value!r}: expected a finite number >= 0")
 
 
 def _check_positive(name: str, value) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-        raise ValueError(f"{name}={value!r}: expected a number > 0")
+    if not (_is_finite_number(value) and value > 0):
+        raise ValueError(f"{name}={value!r}: expected a finite number > 0")
 
 
 def _check_unit(name: str, value) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
+    if not (_is_finite_number(value) and 0 <= value < 1):
         raise ValueError(f"{name}={value!r}: expected a number in [0, 1)")
 
 
-class _Optimizer(torch.optim.Optimizer):
-    """What the six classes share: argument checks, the closure, the L2 term, a short repr."""
+def _check_bool(name: str, value) -> None:
+    if not isinstance(value, bool):
+        # ValueError like every other bad hyper-parameter, whatever the cause
+        raise ValueError(f"{name}={value!r}: expected True or False")  # noqa: TRY004
 
+
+class _Optimizer(torch.optim.Optimizer):
+    """What the six classes share: argument checks, the closure, the L2 term, a short repr.
+
+    A subclass names its update function (``rule``, looked up in this module at
+    each step, so that an edited or patched function is the one that runs), the
+    state tensors it keeps per parameter (``state_names``, zero at the start),
+    and whether it takes the step number ``t``. The batched engine reads the
+    same three declarations, so adding an optimiser means editing this module only.
+    """
+
+    rule: str  # the name of the update function of this module, e.g. "adam_update"
+    state_names: tuple[str, ...] = ()  # its state tensors, keyword arguments of the rule
+    counts_steps: bool = False  # whether the rule takes the step number t = 1, 2, ...
     _unit: tuple[str, ...] = ()  # hyper-parameters that must lie in [0, 1)
     _positive: tuple[str, ...] = ()  # hyper-parameters that must be > 0
+    _bool: tuple[str, ...] = ()  # hyper-parameters that must be True or False
 
     def add_param_group(self, param_group: dict) -> None:
         super().add_param_group(param_group)
@@ -192,12 +232,19 @@ class _Optimizer(torch.optim.Optimizer):
             _check_unit(name, group[name])
         for name in self._positive:
             _check_positive(name, group[name])
+        for name in self._bool:
+            _check_bool(name, group[name])
         if "betas" in group:
             betas = group["betas"]
             if not isinstance(betas, (tuple, list)) or len(betas) != 2:
                 raise ValueError(f"betas={betas!r}: expected a pair (beta1, beta2) in [0, 1)")
             for i, beta in enumerate(betas):
                 _check_unit(f"betas[{i}]", beta)
+
+    @classmethod
+    def hyper_parameters(cls, group: dict) -> dict:
+        """The hyper-parameters of a param group, as keyword arguments of the update function."""
+        return {k: group[k] for k in group if k not in ("params", "weight_decay")}
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
@@ -206,7 +253,9 @@ class _Optimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        update = update_function(self.rule)
         for group in self.param_groups:
+            hypers = self.hyper_parameters(group)
             for p in group["params"]:
                 if p.grad is None:
                     continue
@@ -214,12 +263,16 @@ class _Optimizer(torch.optim.Optimizer):
                     raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
                 g = p.grad
                 if group["weight_decay"] != 0:
-                    g = g.add(p, alpha=group["weight_decay"])  # gradient of the L2 penalty
-                self._update(p, g, self.state[p], group)
+                    g = add_weight_decay(g, p, group["weight_decay"])
+                state = self.state[p]
+                if not state:  # first step of p: the state starts at zero
+                    state.update({name: torch.zeros_like(p) for name in self.state_names})
+                    if self.counts_steps:
+                        state["t"] = 0
+                if self.counts_steps:
+                    state["t"] += 1
+                update(p, g, **state, **hypers)
         return loss
-
-    def _update(self, p: Tensor, g: Tensor, state: dict, group: dict) -> None:
-        raise NotImplementedError
 
     def __repr__(self) -> str:
         group = self.param_groups[0] if self.param_groups else self.defaults
@@ -228,31 +281,30 @@ class _Optimizer(torch.optim.Optimizer):
         return f"{type(self).__name__}({args}{f', groups={n}' if n > 1 else ''})"
 
 
+def update_function(rule: str) -> Callable:
+    """The update function named ``rule`` (``"adam_update"``...), as this module holds it now."""
+    return globals()[rule]
+
+
 class SGD(_Optimizer):
     """Gradient descent on the mini-batch gradient: ``theta <- theta - lr * g``."""
+
+    rule = "sgd_update"
 
     def __init__(self, params: Iterable, lr: float, weight_decay: float = 0.0):
         super().__init__(params, {"lr": lr, "weight_decay": weight_decay})
 
-    def _update(self, p, g, state, group):
-        sgd_update(p, g, group["lr"])
-
 
 class _Velocity(_Optimizer):
-    """What momentum and Nesterov share: a velocity per parameter, updated by ``_rule``."""
+    """What momentum and Nesterov share: a velocity per parameter."""
 
+    state_names = ("v",)  # velocity, starts at rest
     _unit = ("momentum",)
-    _rule: Callable  # momentum_update or nesterov_update
 
     def __init__(
         self, params: Iterable, lr: float, momentum: float = 0.9, weight_decay: float = 0.0
     ):
         super().__init__(params, {"lr": lr, "momentum": momentum, "weight_decay": weight_decay})
-
-    def _update(self, p, g, state, group):
-        if not state:
-            state["v"] = torch.zeros_like(p)  # velocity, starts at rest
-        self._rule(p, g, state["v"], group["lr"], group["momentum"])
 
 
 class Momentum(_Velocity):
@@ -260,7 +312,7 @@ class Momentum(_Velocity):
     ``rho = lr``). Same steps as ``torch.optim.SGD(lr, momentum)``; see :func:`momentum_update`.
     """
 
-    _rule = staticmethod(momentum_update)
+    rule = "momentum_update"
 
 
 class Nesterov(_Velocity):
@@ -270,7 +322,7 @@ class Nesterov(_Velocity):
     which is what ``torch.optim.SGD(lr, momentum, nesterov=True)`` does.
     """
 
-    _rule = staticmethod(nesterov_update)
+    rule = "nesterov_update"
 
 
 class AdaGrad(_Optimizer):
@@ -278,6 +330,8 @@ class AdaGrad(_Optimizer):
     gradients. Same steps as ``torch.optim.Adagrad(lr, eps=eps)``.
     """
 
+    rule = "adagrad_update"
+    state_names = ("r",)  # accumulated squared gradients
     _positive = ("eps",)
 
     def __init__(
@@ -285,17 +339,14 @@ class AdaGrad(_Optimizer):
     ):
         super().__init__(params, {"lr": lr, "eps": eps, "weight_decay": weight_decay})
 
-    def _update(self, p, g, state, group):
-        if not state:
-            state["r"] = torch.zeros_like(p)  # accumulated squared gradients
-        adagrad_update(p, g, state["r"], group["lr"], group["eps"])
-
 
 class RMSProp(_Optimizer):
     """RMSProp: AdaGrad with a moving average ``r <- alpha * r + (1 - alpha) * g * g``
     (the lecture's decay rate ``rho`` is ``alpha``). Same steps as ``torch.optim.RMSprop``.
     """
 
+    rule = "rmsprop_update"
+    state_names = ("r",)  # moving average of squared gradients
     _unit = ("alpha",)
     _positive = ("eps",)
 
@@ -311,11 +362,6 @@ class RMSProp(_Optimizer):
             params, {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay}
         )
 
-    def _update(self, p, g, state, group):
-        if not state:
-            state["r"] = torch.zeros_like(p)  # moving average of squared gradients
-        rmsprop_update(p, g, state["r"], group["lr"], group["alpha"], group["eps"])
-
 
 class Adam(_Optimizer):
     """Adam: momentum ``s`` on the gradient, RMSProp's ``r`` for the step, both bias-corrected.
@@ -325,7 +371,11 @@ class Adam(_Optimizer):
     the division by ``1 - rho**t``, to see what it is for.
     """
 
+    rule = "adam_update"
+    state_names = ("s", "r")  # first moment (mean of g), second moment (mean of g * g)
+    counts_steps = True  # t, the time step
     _positive = ("eps",)
+    _bool = ("bias_correction",)
 
     def __init__(
         self,
@@ -345,25 +395,11 @@ class Adam(_Optimizer):
         }
         super().__init__(params, defaults)
 
-    def _update(self, p, g, state, group):
-        if not state:
-            state["t"] = 0  # time step
-            state["s"] = torch.zeros_like(p)  # first moment (mean of g)
-            state["r"] = torch.zeros_like(p)  # second moment (mean of g * g)
-        state["t"] += 1
-        beta1, beta2 = group["betas"]
-        adam_update(
-            p,
-            g,
-            state["s"],
-            state["r"],
-            state["t"],
-            group["lr"],
-            beta1,
-            beta2,
-            group["eps"],
-            bool(group["bias_correction"]),
-        )
+    @classmethod
+    def hyper_parameters(cls, group: dict) -> dict:
+        hypers = super().hyper_parameters(group)
+        hypers["beta1"], hypers["beta2"] = hypers.pop("betas")
+        return hypers
 
 
 # name -> class; the experiments module resolves ``Config.optimizer`` through it.
@@ -387,3 +423,16 @@ def make_optimizer(name: str, params: Iterable, lr: float, **kwargs) -> torch.op
         return cls(params, lr=lr, **kwargs)
     except TypeError as err:  # an argument this optimiser does not take, e.g. momentum for adam
         raise TypeError(f"optimizer={name!r}: {err}") from None
+
+
+def hyper_parameters(name: str, lr: float, **kwargs) -> dict:
+    """The checked hyper-parameters of optimiser ``name``, defaults filled in, as the keyword
+    arguments of its update function, plus ``weight_decay``.
+
+    ``hyper_parameters("adam", 1e-3)`` gives ``{"lr": 0.001, "eps": 1e-08, "bias_correction":
+    True, "beta1": 0.9, "beta2": 0.999, "weight_decay": 0.0}``. The batched engine
+    (:mod:`mla_course.engine`) starts from it, so its defaults and checks are the classes'.
+    """
+    opt = make_optimizer(name, [torch.zeros(1, requires_grad=True)], lr, **kwargs)
+    group = opt.param_groups[0]
+    return {**opt.hyper_parameters(group), "weight_decay": group["weight_decay"]}

@@ -51,6 +51,7 @@ __all__ = [
     "GaussianNoise",
     "Mixup",
     "ShiftRotate",
+    "l1_norm",
     "l1_penalty",
     "l2_penalty",
     "shift_rotate",
@@ -295,7 +296,7 @@ class _NormPenalty:
     def __call__(self, model: nn.Module) -> torch.Tensor:
         weights = _weights(model)
         if self.name == "l1":
-            return self.alpha * sum(w.abs().sum() for w in weights)
+            return self.alpha * l1_norm(weights)
         return self.alpha / 2 * sum(w.pow(2).sum() for w in weights)
 
     def __repr__(self) -> str:
@@ -323,6 +324,18 @@ def l2_penalty(model: nn.Module | None = None, alpha: float = 1e-4) -> _NormPena
     if model is not None:
         _weights(model)
     return _NormPenalty("l2", alpha)
+
+
+def l1_norm(weights, *, stacked: bool = False) -> torch.Tensor:
+    """``Omega(theta) = sum(|w|)`` over the weight tensors ``weights``: the L1 penalty's norm.
+
+    ``stacked=True`` reads each tensor as ``M`` networks stacked along its first
+    axis (the weights of :class:`mla_course.engine.StackedMLP`, ``(M, n_in,
+    n_out)``) and returns the ``M`` norms, one per network, shape ``(M,)``.
+    """
+    if stacked:
+        return sum(w.abs().flatten(1).sum(1) for w in weights)
+    return sum(w.abs().sum() for w in weights)
 
 
 def l1_penalty(model: nn.Module | None = None, alpha: float = 1e-4) -> _NormPenalty:

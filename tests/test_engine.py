@@ -1,26 +1,33 @@
 """The batched engine computes what the plain loop computes, network by network."""
 
+import logging
 import math
+from contextlib import nullcontext
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
-from mla_course import data
+from mla_course import data, engine, optim
+from mla_course.config import Config
 from mla_course.engine import (
     Member,
     StackedMLP,
     StackedOptimizer,
-    _hyper_parameters,
+    _Trainer,
     train_many,
     unsupported,
 )
-from mla_course.experiments import Config, build, run, run_seeds, sweep
 from mla_course.models import MLP
 from mla_course.optim import make_optimizer
+from mla_course.regularization import l1_penalty
+from mla_course.runs import sweep
 from mla_course.train import fit
 from mla_course.utils import seed_everything
 
+CPU = torch.device("cpu")
 SIZES = [784, 24, 16, 10]
 
 
@@ -35,9 +42,17 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def small():
-    return data.load_tensors("mnist", "train", limit=1000), data.load_tensors(
-        "mnist", "test", limit=300
+    """1000 training and 300 test images, on the CPU whatever the machine has."""
+    return (
+        data.load_tensors("mnist", "train", limit=1000, device="cpu"),
+        data.load_tensors("mnist", "test", limit=300, device="cpu"),
     )
+
+
+@pytest.fixture(autouse=True)
+def _default_graph_setting(monkeypatch):
+    """Each test starts from the default MLA_CUDA_GRAPH (a CUDA test sets ``require``)."""
+    monkeypatch.delenv("MLA_CUDA_GRAPH", raising=False)
 
 
 def _model(activation, seed, sizes=SIZES):
@@ -48,14 +63,8 @@ def _model(activation, seed, sizes=SIZES):
 def _plain(small, spec, epochs, batch_size):
     """The reference: one network trained by train.fit with the optimisers of mla_course.optim."""
     activation, optimizer, lr, kwargs, l1, seed = spec
-    model = _model(activation, seed)
+    model = _model(activation, seed).to(small[0][0].device)
     opt = make_optimizer(optimizer, model.parameters(), lr, **kwargs)
-    penalty = None
-    if l1:
-
-        def penalty(m):
-            return l1 * sum(lin.weight.abs().sum() for lin in m.linears)
-
     return fit(
         model,
         opt,
@@ -63,15 +72,21 @@ def _plain(small, spec, epochs, batch_size):
         epochs=epochs,
         batch_size=batch_size,
         seed=seed,
-        penalty=penalty,
+        penalty=l1_penalty(alpha=l1) if l1 else None,
         on_divergence="stop",
         progress=False,
     )
 
 
-def _batched(small, specs, epochs, batch_size, **kwargs):
-    members = [Member(_model(a, s), o, lr, kw, l1, s) for a, o, lr, kw, l1, s in specs]
-    return train_many(members, *small, epochs=epochs, batch_size=batch_size, **kwargs)
+def _members(specs):
+    return [Member(_model(a, s), o, lr, kw, l1, s) for a, o, lr, kw, l1, s in specs]
+
+
+def _batched(small, specs, epochs, batch_size, device="cpu", **kwargs):
+    members = _members(specs)
+    return train_many(
+        members, *small, epochs=epochs, batch_size=batch_size, device=device, **kwargs
+    )
 
 
 def _assert_same(h, ref, rtol=1e-5):
@@ -145,7 +160,7 @@ def test_stacked_forward_and_unstack_round_trip():
     models = [_model(a, s) for a, s in [("sigmoid", 0), ("sigmoid", 1), ("prelu", 2), ("gelu", 3)]]
     with torch.no_grad():  # a slope of its own, to see that it is carried
         models[2].net[2].weight.fill_(0.1)
-    stack = StackedMLP(models)
+    stack = StackedMLP(models, CPU)
     x = torch.randn(5, 784)
     expected = torch.stack([m(x) for m in models])  # (M, 5, 10)
     torch.testing.assert_close(stack(x), expected, rtol=1e-5, atol=1e-6)
@@ -169,54 +184,132 @@ def test_stacked_forward_and_unstack_round_trip():
         ("adam", {"bias_correction": False}),
     ],
 )
-def test_tensor_form_of_each_update_equals_the_pure_function(optimizer, kwargs):
-    """The per-network and the graph-mode (tensor step counter) updates equal mla_course.optim's."""
+def test_stacked_updates_equal_torch_optim_for_shared_and_per_network_values(optimizer, kwargs):
+    """Three stacked networks, each checked against its own torch optimiser: every
+    hyper-parameter shared (numbers), the learning rate per network (a (3, 1, 1) tensor),
+    and the step number as a device tensor (the graph path)."""
     torch.manual_seed(0)
     start = torch.randn(3, 4, 5)
     grads = [torch.randn(3, 4, 5) for _ in range(5)]
-    hypers = [_hyper_parameters(optimizer, 0.01, kwargs)] * 3
-    results = []
-    for tensor_step, spread in [(False, False), (True, False), (False, True)]:
+    for tensor_step, lrs in [(False, [0.01] * 3), (True, [0.01] * 3), (False, [0.01, 0.02, 0.03])]:
         p = start.clone()
-        hs = [dict(h) for h in hypers]
-        if spread:  # not uniform: forces the per-network form; network 0 keeps the same lr
-            hs[1]["lr"], hs[2]["lr"] = 0.02, 0.03
-        opt = StackedOptimizer([p], [(optimizer, 0, 3, hs)], tensor_step=tensor_step)
+        hypers = [optim.hyper_parameters(optimizer, lr, **kwargs) for lr in lrs]
+        opt = StackedOptimizer([p], [(optimizer, 0, 3, hypers)], tensor_step=tensor_step)
+        assert isinstance(opt.groups[0].hypers["lr"], float) == (len(set(lrs)) == 1)
         for g in grads:
             opt.step([g])
-        results.append(p)
-    ref = start[0].clone().requires_grad_()
-    torch_opt = make_optimizer(optimizer, [ref], 0.01, **kwargs)
+        assert opt.t == 5 and opt.t_tensor.item() == 5 and "step=5" in repr(opt)
+        for i, lr in enumerate(lrs):
+            ref = start[i].clone().requires_grad_()
+            torch_opt = make_optimizer(optimizer, [ref], lr, **kwargs)
+            for g in grads:
+                ref.grad = g[i].clone()
+                torch_opt.step()
+            torch.testing.assert_close(p[i], ref.detach(), rtol=1e-6, atol=1e-7)
+
+
+def test_every_hyper_parameter_may_differ_per_network():
+    """Adam with lr, betas, eps and weight decay all different: (3, 1, 1) tensors everywhere."""
+    torch.manual_seed(1)
+    start, grads = torch.randn(3, 4, 5), [torch.randn(3, 4, 5) for _ in range(8)]
+    kwargs = [
+        {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
+        {"betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.01},
+        {"betas": (0.5, 0.9), "eps": 1e-4, "weight_decay": 0.1},
+    ]
+    lrs = [1e-3, 1e-2, 3e-2]
+    p = start.clone()
+    hypers = [optim.hyper_parameters("adam", lr, **kw) for lr, kw in zip(lrs, kwargs, strict=True)]
+    opt = StackedOptimizer([p], [("adam", 0, 3, hypers)])
+    assert all(isinstance(v, torch.Tensor) for v in opt.groups[0].hypers.values() if v is not True)
     for g in grads:
-        ref.grad = g[0].clone()
-        torch_opt.step()
-    for p in results:
-        torch.testing.assert_close(p[0], ref.detach(), rtol=1e-6, atol=1e-7)
-    torch.testing.assert_close(results[0], results[1], rtol=1e-6, atol=1e-7)
+        opt.step([g])
+    for i in range(3):
+        ref = start[i].clone().requires_grad_()
+        torch_opt = torch.optim.Adam([ref], lr=lrs[i], **kwargs[i])
+        for g in grads:
+            ref.grad = g[i].clone()
+            torch_opt.step()
+        torch.testing.assert_close(p[i], ref.detach(), rtol=1e-5, atol=1e-6)
 
 
-def test_unsupported_models_and_bad_arguments_are_reported(small):
-    assert (
-        unsupported(MLP(SIZES, batch_norm="before"))
-        == "batch_norm='before' (only None is supported)"
+def test_a_boolean_choice_splits_the_group(small):
+    """Adam with and without bias correction: two groups, each calling adam_update."""
+    specs = [
+        ("sigmoid", "adam", 1e-3, {}, 0.0, 0),
+        ("sigmoid", "adam", 1e-3, {"bias_correction": False}, 0.0, 1),
+        ("sigmoid", "adam", 2e-3, {}, 0.0, 2),
+    ]
+    _, _, order = _batched(small, specs, 1, 500, return_stack=True)
+    assert order == [1, 0, 2]  # bias_correction=False sorts first: its own group
+    for i, h in enumerate(_batched(small, specs, 1, 500)):
+        _assert_same(h, _plain(small, specs[i], 1, 500))
+
+
+def test_patching_an_update_rule_changes_the_batched_run(small, monkeypatch):
+    """The engine calls mla_course.optim's functions, looked up at each step: patching
+    adam_update to halve its step gives the run of an unpatched Adam with lr / 2."""
+    specs = [("sigmoid", "adam", 2e-3, {}, 0.0, s) for s in (0, 1)]
+    specs += [("relu", "adam", 4e-3, {}, 0.0, 2)]  # per-network lr: the tensor form too
+    halved = [(a, o, lr / 2, kw, l1, s) for a, o, lr, kw, l1, s in specs]
+    reference = _batched(small, halved, 1, 100)
+    original = optim.adam_update
+    calls = []
+
+    def half_step(p, g, s, r, t, lr, *args, **kwargs):
+        calls.append(t)
+        original(p, g, s, r, t, lr / 2, *args, **kwargs)
+
+    monkeypatch.setattr(optim, "adam_update", half_step)
+    patched = _batched(small, specs, 1, 100)
+    assert len(calls) == 10 * 6  # 10 steps, 3 weights and 3 biases, one group
+    for h, ref in zip(patched, reference, strict=True):
+        _assert_same(h, ref)
+    monkeypatch.undo()
+    unpatched = _batched(small, specs, 1, 100)
+    for h, ref in zip(unpatched, patched, strict=True):
+        assert h.step_loss[0] == ref.step_loss[0] and h.step_loss[1:] != ref.step_loss[1:]
+
+
+def test_unsupported_configs_and_bad_arguments_are_reported(small):
+    base = Config(n_train=600, n_test=200, hidden=(16,))
+    assert unsupported(base) is None
+    assert unsupported(base.replace(l1=1e-4, weight_decay=1e-3, optimizer="adam")) is None
+    cases = {
+        "batch_norm": "before",
+        "dropout": 0.5,
+        "loss": "mse",
+        "label_smoothing": 0.1,
+        "augment": "noise",
+    }
+    for name, value in cases.items():
+        assert unsupported(base.replace(**{name: value})).startswith(f"{name}={value!r}")
+    assert unsupported(MLP(SIZES, batch_norm="before")) == (
+        "batch_norm='before' (only None is supported)"
     )
-    assert "dropout" in unsupported(MLP(SIZES, dropout=0.5))
     assert unsupported(MLP(SIZES)) is None
+    assert "optimizer='lion'" in unsupported(Member(MLP(SIZES), "lion"))
     with pytest.raises(ValueError, match=r"models\[1\].sizes=\[784, 8, 10\]"):
-        StackedMLP([MLP(SIZES), MLP([784, 8, 10])])
+        StackedMLP([MLP(SIZES), MLP([784, 8, 10])], CPU)
     with pytest.raises(ValueError, match=r"models\[0\]: dropout=0.5"):
-        train_many([Member(MLP(SIZES, dropout=0.5))], *small, epochs=1)
+        train_many([Member(MLP(SIZES, dropout=0.5))], *small, epochs=1, device="cpu")
     with pytest.raises(ValueError, match="optimizer='lion'"):
-        train_many([Member(MLP(SIZES), "lion")], *small, epochs=1)
+        train_many([Member(MLP(SIZES), "lion")], *small, epochs=1, device="cpu")
     with pytest.raises(TypeError, match="momentum"):
-        train_many([Member(MLP(SIZES), "adam", 1e-3, {"momentum": 0.9})], *small, epochs=1)
+        member = Member(MLP(SIZES), "adam", 1e-3, {"momentum": 0.9})
+        train_many([member], *small, epochs=1, device="cpu")
+    for bad in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValueError, match=r"lr=.*finite number >= 0"):
+            train_many([Member(MLP(SIZES), "sgd", bad)], *small, epochs=1, device="cpu")
+        with pytest.raises(ValueError, match=r"l1=.*finite number >= 0"):
+            train_many([Member(MLP(SIZES), l1=bad)], *small, epochs=1, device="cpu")
     with pytest.raises(ValueError, match="cuda_graph=True needs a CUDA device"):
         train_many([Member(MLP(SIZES))], *small, epochs=1, device="cpu", cuda_graph=True)
     with pytest.raises(ValueError, match="members is empty"):
-        train_many([], *small, epochs=1)
+        train_many([], *small, epochs=1, device="cpu")
 
 
-def test_experiments_batched_and_plain_engines_agree(monkeypatch):
+def test_the_runs_module_gives_the_same_numbers_through_either_engine(monkeypatch):
     monkeypatch.setenv("MLA_NO_CACHE", "1")
     base = Config(n_train=600, n_test=200, hidden=(16,), epochs=2, batch_size=50)
     configs = {
@@ -224,21 +317,12 @@ def test_experiments_batched_and_plain_engines_agree(monkeypatch):
         "adam": base.replace(optimizer="adam", lr=3e-3),
         "relu": base.replace(activation="relu", lr=0.1, l1=1e-4),
         "xavier": base.replace(activation="tanh", init="xavier_uniform", lr=0.1),
-        "bn": base.replace(batch_norm="before"),  # not batchable: the plain loop runs it
     }
-    fast = sweep(configs, seeds=[0, 1], engine="auto")
-    slow = sweep(configs, seeds=[0, 1], engine="plain")
+    fast = sweep(configs, seeds=[0, 1], engine="batched", device="cpu")
+    slow = sweep(configs, seeds=[0, 1], engine="plain", device="cpu")
     for label in configs:
         for h, ref in zip(fast[label].histories, slow[label].histories, strict=True):
             _assert_same(h, ref)
-    with pytest.raises(ValueError, match="engine='batched' cannot run batch_norm='before'"):
-        run(configs["bn"], engine="batched")
-    with pytest.raises(ValueError, match="engine='fast'"):
-        run_seeds(base, engine="fast")
-    # return_model=True trains with the plain loop, from build()'s initial weights
-    history, trained = run(base, seed=3, return_model=True)
-    _assert_same(run(base, seed=3, engine="batched"), history)
-    assert not torch.equal(build(base, 3)[0].linears[0].weight, trained.linears[0].weight)
 
 
 def test_time_is_amortised_and_losses_are_the_mean_over_the_batch(small):
@@ -253,51 +337,251 @@ def test_time_is_amortised_and_losses_are_the_mean_over_the_batch(small):
         assert hist.time[0] > 0 and math.isfinite(hist.time[0])
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_graph_equals_eager_on_the_gpu(small):
-    specs = SPECS[:6] + SPECS[8:]
-    eager = _batched(small, specs, 2, 16, device="cuda", cuda_graph=False)
-    graph = _batched(small, specs, 2, 16, device="cuda", cuda_graph=True)
-    for h, ref in zip(graph, eager, strict=True):
-        _assert_same(h, ref)
+# ---------------------------------------------------------------------------
+# The CUDA-graph path, checked on the CPU: what a graph would freeze, and the
+# bookkeeping around the capture.
+# ---------------------------------------------------------------------------
+
+GRAPH_SPECS = [s for s in SPECS if s[1] in ("sgd", "adam", "momentum", "rmsprop")]
 
 
-def test_cuda_graph_orchestration_with_a_stand_in_graph(small, monkeypatch):
-    """The graph path's bookkeeping (warm-up then restore, static buffers, the eager partial
-    batch, Adam's step counter on the device) gives the eager results. No GPU here: a stand-in
-    "graph" replays the step by running it again on the same static buffers."""
-    from contextlib import nullcontext
+def _trainer(small, specs, *, graph: bool, batch_size=16):
+    members = sorted(_members(specs), key=lambda m: (m.optimizer, m.model.activation))
+    hypers = [engine._hypers(m) for m in members]
+    order = sorted(range(len(members)), key=lambda i: engine._group_key(members[i], hypers[i]))
+    members = [members[i] for i in order]
+    return _Trainer(members, *small, batch_size, CPU, cuda_graph=graph)
 
-    from mla_course.engine import _Trainer
 
-    specs = [s for s in SPECS if s[1] in ("sgd", "adam", "momentum")]
-    members = [Member(_model(a, s), o, lr, kw, l1, s) for a, o, lr, kw, l1, s in specs]
-    members.sort(key=lambda m: (m.optimizer, m.model.activation))
-    cpu = torch.device("cpu")
-    eager = _Trainer(members, *small, 16, cpu, cuda_graph=False)
-    graphed = _Trainer(members, *small, 16, cpu, cuda_graph=True)
-    assert graphed.opt.tensor_step and not eager.opt.tensor_step
+class _ScalarLog(TorchDispatchMode):
+    """Every aten op run, with its non-tensor arguments: what a CUDA graph bakes in."""
 
-    class Graph:
-        def replay(self):
-            graphed.static_loss.copy_(graphed.step(graphed.static_idx))
+    def __init__(self):
+        super().__init__()
+        self.ops = []
 
-    class Stream:
-        def wait_stream(self, other):
-            pass
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        leaves = tree_leaves((args, kwargs))
+        scalars = [x for x in leaves if isinstance(x, int | float | bool)]
+        self.ops.append((str(func), scalars))
+        return func(*args, **kwargs)
 
-    monkeypatch.setattr(torch.cuda, "Stream", Stream)
-    monkeypatch.setattr(torch.cuda, "current_stream", Stream)
+
+def _logged_steps(trainer, idx, steps=(1, 2)) -> list[list]:
+    """The op logs of two steps of ``trainer`` (after ``steps[0] - 1`` unlogged ones)."""
+    logs = []
+    for k in range(1, max(steps) + 1):
+        if k in steps:
+            with _ScalarLog() as log:
+                trainer.step(idx)
+            logs.append(log.ops)
+        else:
+            trainer.step(idx)
+    return logs
+
+
+def test_the_graph_step_bakes_in_no_value_that_changes_from_step_to_step(small):
+    """A CUDA graph replays each kernel with the scalar arguments it was captured with.
+    So the graph path's step must pass every changing value (Adam's step number, its
+    bias correction) in tensors: two steps must run the same ops with the same scalars.
+    The eager path, which passes t as a Python int, is seen to fail the same check."""
+    graphed = _trainer(small, GRAPH_SPECS, graph=True)
+    g = torch.Generator().manual_seed(0)
+    idx = torch.stack([torch.randperm(1000, generator=g)[:16] for _ in graphed.seeds])
+    first, later = _logged_steps(graphed, idx, steps=(1, 5))
+    assert len(first) > 50 and [op for op, _ in first] == [op for op, _ in later]
+    changed = [(op, a, b) for (op, a), (_, b) in zip(first, later, strict=True) if a != b]
+    assert changed == []
+    eager = _trainer(small, GRAPH_SPECS, graph=False)
+    first, later = _logged_steps(eager, idx, steps=(1, 5))
+    assert any(a != b for (_, a), (_, b) in zip(first, later, strict=True))
+
+
+class _ReplayedGraph:
+    """A stand-in for ``torch.cuda.CUDAGraph`` on the CPU with a graph's semantics: the
+    capture records the aten ops; a replay reruns those ops alone, with the arguments
+    they were captured with (scalars frozen, Python not rerun), each writing its result
+    into the memory of the captured output, as a graph's kernels do."""
+
+    def __init__(self):
+        self.log = _Recorder()
+
+    def replay(self):
+        with torch.no_grad():
+            for func, args, kwargs, out in self.log.ops:
+                fresh = func(*args, **kwargs)
+                for old, new in zip(tree_leaves(out), tree_leaves(fresh), strict=True):
+                    if isinstance(old, torch.Tensor) and not _same_memory(old, new):
+                        old.copy_(new)
+
+
+def _same_memory(a, b) -> bool:
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
+class _Recorder(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        assert func is not torch.ops.aten._local_scalar_dense.default, "a host sync in the step"
+        out = func(*args, **kwargs)
+        self.ops.append((func, args, kwargs, out))
+        return out
+
+
+class _Stream:
+    def __init__(self, name="side stream"):
+        self.name = name
+
+    def wait_stream(self, other):
+        pass
+
+    def __repr__(self):
+        return self.name
+
+
+_DEFAULT_STREAM = _Stream("default stream")
+
+
+def _fake_cuda(monkeypatch, graph_context):
+    """torch.cuda's stream and graph calls, as stand-ins that work on the CPU."""
+    streams = []
+    monkeypatch.setattr(torch.cuda, "Stream", lambda device=None: _Stream())
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: _DEFAULT_STREAM)
     monkeypatch.setattr(torch.cuda, "stream", lambda s: nullcontext())
-    monkeypatch.setattr(torch.cuda, "CUDAGraph", Graph)
-    monkeypatch.setattr(torch.cuda, "graph", lambda g: nullcontext())
+    monkeypatch.setattr(torch.cuda, "set_stream", streams.append)
+    monkeypatch.setattr(torch.cuda, "device", lambda d: nullcontext())
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", _ReplayedGraph)
+    monkeypatch.setattr(torch.cuda, "graph", graph_context)
     monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
-    steps = math.ceil(len(small[0][0]) / 16)
-    for _ in range(2):
-        a, b = torch.empty(steps, len(members)), torch.empty(steps, len(members))
+    return streams
+
+
+def test_graph_path_replays_give_the_eager_results(small, monkeypatch):
+    """The graph path (warm-up then restore, capture on the side stream, static buffers,
+    replays, the eager last partial batch, the step counter) gives the eager results,
+    with each full batch a replay of the captured ops: a value frozen at capture time
+    would show here as a different loss."""
+    _fake_cuda(monkeypatch, lambda g, stream=None: g.log)
+    eager = _trainer(small, GRAPH_SPECS, graph=False)
+    graphed = _trainer(small, GRAPH_SPECS, graph=True)
+    steps, M = math.ceil(1000 / 16), len(GRAPH_SPECS)
+    for epoch in range(2):
+        a, b = torch.empty(steps, M), torch.empty(steps, M)
         eager.epoch(a)
         graphed.epoch(b)
-        assert graphed.graph is not None
         torch.testing.assert_close(b, a, rtol=1e-5, atol=0)
+        assert graphed.opt.t == eager.opt.t == (epoch + 1) * steps
+        assert graphed.opt.t_tensor.item() == graphed.opt.t
+    assert repr(graphed.opt) == repr(eager.opt)
+    assert (graphed.counts.captures, graphed.counts.replays) == (1, 2 * (steps - 1))
     for p, q in zip(graphed.net.parameters(), eager.net.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
+
+
+def test_the_replayed_graph_catches_a_frozen_step_number(small, monkeypatch):
+    """The same check fails when the graph path is given t as a Python number."""
+    _fake_cuda(monkeypatch, lambda g, stream=None: g.log)
+    specs = [("sigmoid", "adam", 1e-2, {}, 0.0, 0)]
+    eager = _trainer(small, specs, graph=False, batch_size=100)
+    frozen = _trainer(small, specs, graph=True, batch_size=100)
+    frozen.opt.tensor_step = False  # the mistake: t passed as an int, baked in at capture
+    a, b = torch.empty(10, 1), torch.empty(10, 1)
+    eager.epoch(a)
+    frozen.epoch(b)
+    assert not torch.allclose(a, b, rtol=1e-5, atol=0)
+
+
+def test_a_failed_capture_restores_the_stream_and_goes_on_eagerly(small, monkeypatch, caplog):
+    class FailingCapture:
+        def __enter__(self):
+            pass
+
+        def __exit__(self, *exc):
+            raise RuntimeError("capture_end failed")
+
+    streams = _fake_cuda(monkeypatch, lambda g, stream=None: FailingCapture())
+    eager = _trainer(small, GRAPH_SPECS[:3], graph=False)
+    graphed = _trainer(small, GRAPH_SPECS[:3], graph=True)
+    steps = math.ceil(1000 / 16)
+    a, b = torch.empty(steps, 3), torch.empty(steps, 3)
+    with caplog.at_level(logging.WARNING, logger="mla_course.engine"):
+        eager.epoch(a)
+        graphed.epoch(b)
+    assert streams == [_DEFAULT_STREAM]  # set back after the failure
+    assert graphed.graph is None and graphed.fell_back and graphed.counts.fallbacks == 1
+    assert "capture failed" in caplog.text
+    torch.testing.assert_close(b, a, rtol=1e-5, atol=0)
+    required = _trainer(small, GRAPH_SPECS[:3], graph=True)
+    required.require = True
+    with pytest.raises(RuntimeError, match="MLA_CUDA_GRAPH=require"):
+        required.epoch(torch.empty(steps, 3))
+
+
+def test_the_graph_setting_is_checked_and_the_path_is_logged(small, monkeypatch, caplog):
+    for value, mode in [("", "auto"), ("1", "auto"), ("off", "off"), ("0", "off")]:
+        monkeypatch.setenv("MLA_CUDA_GRAPH", value)
+        assert engine.cuda_graph_mode() == mode
+    monkeypatch.setenv("MLA_CUDA_GRAPH", "always")
+    with pytest.raises(ValueError, match=r"MLA_CUDA_GRAPH='always'.*off.*require"):
+        _batched(small, SPECS[:1], 1, 500)
+    monkeypatch.setenv("MLA_CUDA_GRAPH", "require")
+    with pytest.raises(ValueError, match=r"MLA_CUDA_GRAPH=require: device='cpu'"):
+        _batched(small, SPECS[:1], 1, 500)
+    monkeypatch.delenv("MLA_CUDA_GRAPH")
+    before = engine.COUNTS.replays
+    with caplog.at_level(logging.INFO, logger="mla_course.engine"):
+        _batched(small, SPECS[:2], 1, 500)
+    assert "2 networks on cpu, eager path" in caplog.text
+    assert engine.last_run.path == "eager" and engine.last_run.networks == 2
+    assert engine.COUNTS.replays == before
+
+
+def test_progress_bar_on_request_and_silent_otherwise(small, monkeypatch, capsys):
+    _batched(small, SPECS[:1], 1, 500, progress=True)
+    assert "1 network" in capsys.readouterr().err
+    _batched(small, SPECS[:1], 1, 500)  # not a terminal: silent
+    monkeypatch.setenv("MLA_PROGRESS", "0")
+    _batched(small, SPECS[:1], 1, 500)
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("MLA_PROGRESS", "maybe")
+    with pytest.raises(ValueError, match="MLA_PROGRESS='maybe'"):
+        _batched(small, SPECS[:1], 1, 500)
+
+
+# ---------------------------------------------------------------------------
+# On a GPU: the graph is required, not hoped for.
+# ---------------------------------------------------------------------------
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@needs_cuda
+def test_cuda_graph_equals_eager_and_the_plain_loop_on_the_gpu(small, monkeypatch):
+    monkeypatch.setenv("MLA_CUDA_GRAPH", "require")
+    specs = SPECS[:6] + SPECS[8:]
+    before = engine.COUNTS.captures
+    graph = _batched(small, specs, 2, 16, device="cuda")
+    assert engine.last_run.path == "cuda-graph" and engine.COUNTS.captures == before + 1
+    assert engine.last_run.counts.replays == 2 * (math.ceil(1000 / 16) - 1)
+    eager = _batched(small, specs, 2, 16, device="cuda", cuda_graph=False)
+    assert engine.last_run.path == "eager"
+    cuda_small = tuple(tuple(t.cuda() for t in split) for split in small)
+    for spec, h, ref in zip(specs, graph, eager, strict=True):
+        _assert_same(h, ref)
+        _assert_same(h, _plain(cuda_small, spec, 2, 16), rtol=1e-4)
+
+
+@needs_cuda
+def test_capture_on_another_device_than_the_current_one(small, monkeypatch):
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs two CUDA GPUs")
+    monkeypatch.setenv("MLA_CUDA_GRAPH", "require")
+    graph = _batched(small, SPECS[:3], 1, 16, device="cuda:1")
+    eager = _batched(small, SPECS[:3], 1, 16, device="cuda:1", cuda_graph=False)
+    for h, ref in zip(graph, eager, strict=True):
+        _assert_same(h, ref)
