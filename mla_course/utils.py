@@ -102,6 +102,12 @@ def _parse_device(device, name: str) -> torch.device:
     if parsed.type == "cuda":
         if not torch.cuda.is_available():
             raise SettingError(f"{name}={text!r}: CUDA is not available on this machine; use 'cpu'")
+        override = os.environ.get("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "").strip()
+        if override not in ("", "0"):
+            raise SettingError(
+                f"TORCH_ALLOW_TF32_CUBLAS_OVERRIDE={override!r} switches TF32 on for every "
+                f"float32 matrix product, which changes the book's numbers: unset it or set 0"
+            )
         count = torch.cuda.device_count()
         if parsed.index is not None and parsed.index >= count:
             raise SettingError(
@@ -125,18 +131,27 @@ def _pin_float32_precision() -> None:
 
 
 def float32_matmul_precision() -> str:
-    """What float32 matrix products and convolutions use: ``"ieee"`` (full float32, the
-    setting :func:`get_device` pins) or ``"tf32"`` (TensorFloat-32 allowed somewhere).
-
-    Read back from torch, so it also catches ``TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1``,
-    which switches TF32 on whatever the program asks for.
+    """What float32 matrix products and convolutions use, for the bench record and the
+    book's build line: ``"ieee"`` (full float32, the setting :func:`get_device` pins), else
+    a description of the TF32 settings in force, e.g. ``"tf32 allowed (matmul=tf32, ...)"``.
     """
-    tf32 = (
-        torch.get_float32_matmul_precision() != "highest"
-        or torch.backends.cuda.matmul.allow_tf32
-        or torch.backends.cudnn.allow_tf32
-    )
-    return "tf32" if tf32 else "ieee"
+    if os.environ.get("TORCH_ALLOW_TF32_CUBLAS_OVERRIDE", "").strip() not in ("", "0"):
+        return "tf32 forced (TORCH_ALLOW_TF32_CUBLAS_OVERRIDE)"
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    if hasattr(matmul, "fp32_precision"):  # torch >= 2.9: read the form we set
+        flags = {
+            "matmul": matmul.fp32_precision,
+            "cudnn.conv": cudnn.conv.fp32_precision,
+            "cudnn.rnn": cudnn.rnn.fp32_precision,
+        }
+        ieee = all(v == "ieee" for v in flags.values())
+    else:  # pragma: no cover - older torch
+        flags = {"matmul.allow_tf32": matmul.allow_tf32, "cudnn.allow_tf32": cudnn.allow_tf32}
+        ieee = not any(flags.values())
+    flags["float32_matmul_precision"] = torch.get_float32_matmul_precision()
+    if ieee and flags["float32_matmul_precision"] == "highest":
+        return "ieee"
+    return "tf32 allowed (" + ", ".join(f"{k}={v}" for k, v in flags.items()) + ")"
 
 
 def get_device(device: str | torch.device | None = None) -> torch.device:
