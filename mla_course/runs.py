@@ -17,11 +17,18 @@ Both run a configuration the same way. Where the batched engine can run it
 (:func:`mla_course.engine.unsupported` says ``None``), the networks of a sweep
 that share the data, architecture and schedule are trained together by
 :func:`mla_course.engine.train_many`; otherwise by the plain loop. Every run is
-cached on disk (:mod:`mla_course.cache`), its history and its final weights,
-under a key made of the whole configuration, the effective seed, the device,
-the engine path and the package's code: a rebuild reuses what did not change,
-and :func:`train_network` returns the very network of the sweep's table for
-the same configuration and seed. Pages never touch the cache.
+cached on disk (:mod:`mla_course.cache`) under a key made of the whole
+configuration, the effective seed, the device, the engine path and the
+package's code, so a rebuild reuses what did not change. Pages never touch
+the cache.
+
+:func:`train_network` returns the very network of the sweep's table for the
+same configuration and seed. A sweep stores histories only (weights would cost
+more time to write than a small run takes to train); :func:`train_network`
+stores the weights too. Asked for a run that a sweep trained, it trains that
+run again alone, checks that it takes the same steps (the engine's networks do
+not interact, so a network trains bit for bit alike whatever its companions),
+and returns the cached history with that network; the next call reads both.
 
 Seeds: the seeds given are shifted by ``MLA_SEED_OFFSET``
 (:func:`mla_course.utils.shifted_seed`) before anything is drawn; tables still
@@ -33,6 +40,7 @@ from __future__ import annotations
 
 import base64
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -280,7 +288,8 @@ def _run(pairs, engine_choice: str, device, *, models: bool = False):
     """``(history, model or None)`` for each ``(config, seed)`` pair: from the cache, else trained.
 
     Every configuration and seed is checked, and the engine path of each chosen,
-    before anything is trained. Each run trained is stored, history and weights.
+    before anything is trained. Each run trained stores its history; with
+    ``models=True`` its final weights too (see :func:`train_network`).
     """
     if engine_choice not in ENGINES:
         raise ValueError(f"engine={engine_choice!r}: expected one of {list(ENGINES)}")
@@ -291,57 +300,78 @@ def _run(pairs, engine_choice: str, device, *, models: bool = False):
         _check_config(config)
         if config not in paths:
             paths[config] = _path(config, engine_choice)
-    keys, done, todo = {}, {}, []
+
+    def parts(kind, pair):
+        return _parts(kind, *pair, device, paths[pair[0]])
+
+    cached, done, todo = {}, {}, []
     for pair in dict.fromkeys(pairs):  # unique, in order
-        config, seed = pair
-        keys[pair] = {
-            kind: cache.key(_parts(kind, config, seed, device, paths[config]))
-            for kind in ("history", "weights")
-        }
-        history = _load_history(keys[pair]["history"])
+        cached[pair] = _load_history(cache.key(parts("history", pair)))
         model = None
-        if history is not None and models:
-            model = _load_model(keys[pair]["weights"], config, seed, device)
-        if history is None or (models and model is None):
+        if cached[pair] is not None and models:
+            model = _load_model(cache.key(parts("weights", pair)), *pair, device)
+        if cached[pair] is None or (models and model is None):
             todo.append(pair)
         else:
-            done[pair] = (history, model)
+            done[pair] = (cached[pair], model)
 
     def finish(pair, history, model):
-        config, seed = pair
-        for kind, value in (("history", history.to_dict()), ("weights", _encode(model))):
-            parts = _parts(kind, config, seed, device, paths[config])
-            cache.store(keys[pair][kind], value, parts)
-        done[pair] = (history, model if models else None)
+        before = cached[pair]
+        if before is not None and not _same_run(before, history):
+            warnings.warn(
+                f"{pair[0]!r} with seed {pair[1]} trained again to recover its weights, and "
+                f"did not take the same steps as the cached run: the new run replaces it",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            before = None
+        if before is None:  # a new run, or one that replaces a cached one
+            cache.store(
+                cache.key(parts("history", pair)), history.to_dict(), parts("history", pair)
+            )
+        if models:
+            cache.store(cache.key(parts("weights", pair)), _encode(model), parts("weights", pair))
+        done[pair] = (before or history, model if models else None)
 
     progress = _progress()  # None: on a terminal only; False: never
     groups: dict[tuple, list] = {}
-    plain = []
+    jobs = []
     for pair in todo:
         config = pair[0]
         if paths[config] == "batched":
             shape = tuple(getattr(config, f) for f in _SAME_IN_A_BATCH)
             groups.setdefault(shape, []).append(pair)
         else:
-            plain.append(pair)
-    jobs = [("plain", [pair]) for pair in plain]
+            jobs.append(("plain", [pair]))
     for items in groups.values():
         most = max(1, min(256, _FLOATS_PER_CALL // (items[0][0].batch_size * 784)))
         jobs += [("batched", items[i : i + most]) for i in range(0, len(items), most)]
     hide = None if progress is None else True
-    bar = tqdm(jobs, desc="training", unit="group", leave=False, disable=hide)
-    for kind, chunk in bar:
+    for kind, chunk in tqdm(jobs, desc="training", unit="group", leave=False, disable=hide):
         if kind == "plain":
-            (config, seed) = pair = chunk[0]
-            finish(pair, *_fit(config, seed, device, progress))
-            continue
-        for pair, history, model in zip(chunk, *_train_batched(chunk, device), strict=True):
-            finish(pair, history, model)
+            finish(chunk[0], *_fit(*chunk[0], device, progress))
+        else:
+            histories, trained = _train_batched(chunk, device, models)
+            for pair, history, model in zip(chunk, histories, trained, strict=True):
+                finish(pair, history, model)
     return [done[pair] for pair in pairs]
 
 
-def _train_batched(chunk, device: torch.device) -> tuple[list[History], list[MLP]]:
-    """Train the ``(config, seed)`` pairs of ``chunk`` together with the batched engine."""
+def _same_run(a: History, b: History) -> bool:
+    """Whether two histories record the same training, step for step.
+
+    The evaluation losses may differ in their last bits: the engine sums them in
+    chunks whose size depends on how many networks it trains together.
+    """
+    same = ("step_loss", "train_acc", "test_acc", "diverged_at", "evaluated_on")
+    return all(getattr(a, f) == getattr(b, f) for f in same)
+
+
+def _train_batched(chunk, device: torch.device, models: bool):
+    """Train the ``(config, seed)`` pairs of ``chunk`` together with the batched engine.
+
+    Returns their histories, and their trained networks if ``models`` (else Nones).
+    """
     members = []
     for config, seed in chunk:
         model, _ = build(config, seed, "cpu")  # the plain path's initial weights
@@ -366,11 +396,12 @@ def _train_batched(chunk, device: torch.device) -> tuple[list[History], list[MLP
         device=device,
         return_stack=True,
     )
-    unstacked = stack.unstack()  # in the engine's order
-    models = [unstacked[order.index(i)].to(device) for i in range(len(chunk))]
     for (config, _), history in zip(chunk, histories, strict=True):
         history.evaluated_on = config.evaluate_on
-    return histories, models
+    if not models:
+        return histories, [None] * len(chunk)
+    unstacked = stack.unstack()  # in the engine's order
+    return histories, [unstacked[order.index(i)].to(device) for i in range(len(chunk))]
 
 
 def sweep(
@@ -414,8 +445,11 @@ def train_network(
 
     The run is the one :func:`sweep` makes for the same configuration and seed
     (same engine path, same cache entry): the history equals the sweep's, and
-    the network is the one that history describes, trained or read back from
-    the cache with its weights, never retrained behind the caller's back.
+    the network is the one that history describes. Its weights are cached with
+    it. For a run a sweep trained (history cached, weights not), the run is
+    trained again alone and must take the very same steps; if it does not (a
+    GPU may add in another order), a ``RuntimeWarning`` says so and the new
+    run, history and network, replaces the cached one.
     """
     _check_config(config)
     _check_seeds([seed])

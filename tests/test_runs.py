@@ -4,6 +4,7 @@ import ast
 import functools
 import math
 import statistics
+import warnings
 from pathlib import Path
 
 import pytest
@@ -154,11 +155,37 @@ def test_a_damaged_history_entry_is_trained_again(trained):
 def test_train_network_returns_the_network_of_the_sweeps_run(config, trained):
     table = sweep({"x": config, "y": config.replace(lr=0.4)}, seeds=[0, 1])
     trained.update(plain=0, batched=[])
-    history, model = train_network(config, seed=1)
-    assert trained == {"plain": 0, "batched": []}  # read back, weights included
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the run alone takes the very steps it took in the sweep
+        history, model = train_network(config, seed=1)
+    assert trained["plain"] + sum(trained["batched"]) == 1  # to recover the weights
     assert history == table["x"].histories[1]
     _assert_model_is_the_history(history, model, config)
     assert next(model.parameters()).device == runs.utils.get_device()
+    trained.update(plain=0, batched=[])
+    again, same = train_network(config, seed=1)
+    assert trained == {"plain": 0, "batched": []}  # read back, weights included
+    assert again == history and all(
+        torch.equal(a, b) for a, b in zip(model.parameters(), same.parameters(), strict=True)
+    )
+
+
+def test_a_run_that_does_not_reproduce_is_replaced_and_said(monkeypatch):
+    config = PLAIN_ONLY.replace(lr=0.25)
+    first = sweep({"x": config}, seeds=[0])["x"].histories[0]
+    real = runs._fit
+
+    def other_steps(*args, **kwargs):  # stands for a device that adds in another order
+        history, model = real(*args, **kwargs)
+        history.step_loss[0] += 1e-3
+        return history, model
+
+    monkeypatch.setattr(runs, "_fit", other_steps)
+    with pytest.warns(RuntimeWarning, match="did not take the same steps"):
+        history, model = train_network(config, seed=0)
+    assert history != first
+    _assert_model_is_the_history(history, model, config)
+    assert sweep({"x": config}, seeds=[0])["x"].histories[0] == history  # replaced
 
 
 def test_train_network_trains_what_it_returns(trained):
