@@ -1,7 +1,11 @@
 """The from-scratch optimisers take the same steps as torch.optim's."""
 
+import re
+
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mla_course import optim
 
@@ -187,3 +191,109 @@ def test_registry_and_factory():
         optim.make_optimizer("adamw", [w], 0.1)
     with pytest.raises(TypeError, match=r"optimizer='adam'.*momentum"):
         optim.make_optimizer("adam", [w], 0.1, momentum=0.9)
+
+
+# ---------------------------------------------------------------------------
+# Property tests: any bad hyper-parameter is refused at once, by name; any good
+# one gives torch.optim's step.
+# ---------------------------------------------------------------------------
+
+_NAN, _INF = float("nan"), float("inf")
+_NOT_NUMBERS = st.one_of(
+    st.text(max_size=3),
+    st.none(),
+    st.booleans(),
+    st.lists(st.floats(0, 1), max_size=2),
+    st.complex_numbers(allow_nan=False, allow_infinity=False),
+)
+_NON_FINITE = st.sampled_from([_NAN, _INF, -_INF])
+_NEGATIVE = st.floats(max_value=0.0, exclude_max=True, allow_nan=False, allow_infinity=False)
+_BAD = {  # kind of hyper-parameter -> values outside what it allows
+    "nonneg": st.one_of(_NOT_NUMBERS, _NON_FINITE, _NEGATIVE),
+    "positive": st.one_of(_NOT_NUMBERS, _NON_FINITE, _NEGATIVE, st.just(0.0), st.just(0)),
+    "unit": st.one_of(
+        _NOT_NUMBERS, _NON_FINITE, _NEGATIVE, st.floats(min_value=1.0, allow_infinity=False)
+    ),
+    "bool": st.one_of(st.integers(), st.floats(), st.text(max_size=3), st.none()),
+}
+_GOOD = {
+    "nonneg": st.floats(0.0, 10.0) | st.integers(0, 3),
+    "positive": st.floats(1e-12, 1.0),
+    "unit": st.floats(0.0, 0.999),
+    "bool": st.booleans(),
+}
+# class -> {argument: kind}; lr is given by keyword like the others.
+_ARGUMENTS = {
+    optim.SGD: {"lr": "nonneg", "weight_decay": "nonneg"},
+    optim.Momentum: {"lr": "nonneg", "momentum": "unit", "weight_decay": "nonneg"},
+    optim.Nesterov: {"lr": "nonneg", "momentum": "unit", "weight_decay": "nonneg"},
+    optim.AdaGrad: {"lr": "nonneg", "eps": "positive", "weight_decay": "nonneg"},
+    optim.RMSProp: {"lr": "nonneg", "alpha": "unit", "eps": "positive", "weight_decay": "nonneg"},
+    optim.Adam: {
+        "lr": "nonneg",
+        "betas[0]": "unit",
+        "betas[1]": "unit",
+        "eps": "positive",
+        "weight_decay": "nonneg",
+        "bias_correction": "bool",
+    },
+}
+_TORCH = {
+    optim.SGD: (torch.optim.SGD, {}),
+    optim.Momentum: (torch.optim.SGD, {}),
+    optim.Nesterov: (torch.optim.SGD, {"nesterov": True}),
+    optim.AdaGrad: (torch.optim.Adagrad, {}),
+    optim.RMSProp: (torch.optim.RMSprop, {}),
+    optim.Adam: (torch.optim.Adam, {}),
+}
+
+
+def _as_kwargs(values: dict) -> dict:
+    """``betas[0]`` and ``betas[1]`` folded into ``betas``."""
+    kwargs = {k: v for k, v in values.items() if not k.startswith("betas")}
+    if "betas[0]" in values:
+        kwargs["betas"] = (values["betas[0]"], values["betas[1]"])
+    return kwargs
+
+
+@st.composite
+def _one_bad_argument(draw):
+    cls = draw(st.sampled_from(list(_ARGUMENTS)))
+    kinds = _ARGUMENTS[cls]
+    values = {name: draw(_GOOD[kind]) for name, kind in kinds.items()}
+    name = draw(st.sampled_from(list(kinds)))
+    values[name] = draw(_BAD[kinds[name]])
+    return cls, name, values
+
+
+@settings(max_examples=300, deadline=None)
+@given(_one_bad_argument())
+def test_any_bad_hyper_parameter_is_refused_by_name(case):
+    cls, name, values = case
+    with pytest.raises(ValueError) as info:
+        cls([torch.zeros(2, requires_grad=True)], **_as_kwargs(values))
+    message = str(info.value)
+    assert message.startswith(f"{name}={values[name]!r}: expected "), message
+    optimizer = {v: k for k, v in optim.OPTIMIZERS.items()}[cls]
+    with pytest.raises(ValueError, match=re.escape(f"{name}=")):  # the engine's entry point too
+        optim.hyper_parameters(optimizer, **_as_kwargs(values))
+
+
+@st.composite
+def _good_arguments(draw):
+    cls = draw(st.sampled_from([c for c in _ARGUMENTS if c is not optim.Nesterov]))
+    kinds = {k: v for k, v in _ARGUMENTS[cls].items() if k != "bias_correction"}
+    return cls, {name: draw(_GOOD[kind]) for name, kind in kinds.items()}
+
+
+@settings(max_examples=100, deadline=None)
+@given(_good_arguments(), st.integers(0, 2**16))
+def test_any_good_hyper_parameters_give_torch_steps(case, seed):
+    cls, values = case
+    kwargs = _as_kwargs(values)
+    theirs, extra = _TORCH[cls]
+    a = _run(cls, kwargs, _params(seed, torch.float64), 3, seed)
+    b = _run(theirs, {**kwargs, **extra}, _params(seed, torch.float64), 3, seed)
+    for pa, pb in zip(a, b, strict=True):
+        assert torch.isfinite(pa).all()
+        torch.testing.assert_close(pa, pb, rtol=1e-10, atol=1e-10)
