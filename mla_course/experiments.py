@@ -44,9 +44,10 @@ __all__ = [
 
 
 def run(config: Config, seed: int = 0, device=None, *, return_model=False, engine="auto"):
-    """Transitional: ``train_network(...)`` (with ``return_model``), else its history."""
-    history, model = train_network(config, seed, engine=engine, device=device)
-    return (history, model) if return_model else history
+    """Transitional: ``train_network(...)`` with ``return_model``, else the run's history."""
+    if return_model:
+        return train_network(config, seed, engine=engine, device=device)
+    return runs.sweep({"": config}, [seed], engine=engine, device=device)[""].histories[0]
 
 
 def run_seeds(config: Config, seeds: Iterable[int] = (0, 1, 2), device=None, *, engine="auto"):

@@ -69,13 +69,17 @@ class MLP(nn.Module):
     ):
         super().__init__()
         sizes = list(sizes)
-        if len(sizes) < 2 or any(not isinstance(s, int) or s <= 0 for s in sizes):
+        if len(sizes) < 2 or any(type(s) is not int or s <= 0 for s in sizes):  # no bools
             raise ValueError(f"sizes={sizes!r}: expected at least two positive integers")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation={activation!r}: expected one of {sorted(ACTIVATIONS)}")
         if batch_norm not in (None, "before", "after"):
             raise ValueError(f"batch_norm={batch_norm!r}: expected None, 'before' or 'after'")
-        if not 0.0 <= dropout < 1.0:
+        if (
+            isinstance(dropout, bool)
+            or not isinstance(dropout, int | float)
+            or not 0 <= dropout < 1
+        ):
             raise ValueError(f"dropout={dropout!r}: expected a probability in [0, 1)")
         self.sizes, self.activation = sizes, activation
         self.batch_norm, self.dropout = batch_norm, dropout

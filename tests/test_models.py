@@ -61,6 +61,10 @@ def test_batch_norm_position(position, expected):
         ({"sizes": [784, 0, 10]}, "at least two positive integers"),
         ({"batch_norm": "middle"}, "batch_norm='middle'"),
         ({"dropout": 1.0}, r"dropout=1.0: expected a probability in \[0, 1\)"),
+        ({"sizes": [784, True, 10]}, "sizes=\\[784, True, 10\\]: expected at least two positive"),
+        ({"sizes": [784, 12.0, 10]}, "at least two positive integers"),
+        ({"dropout": float("nan")}, "dropout=nan"),
+        ({"dropout": "0.5"}, "dropout='0.5'"),
     ],
 )
 def test_bad_arguments(kwargs, message):
