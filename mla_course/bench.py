@@ -23,7 +23,10 @@ Each measurement runs in a fresh Python process, so that its peak memory
 helps the next one. The results go to a JSON file (default
 ``docs/_static/bench/latest.json``, which the Performance page of the book
 shows) and a short table is printed. Ratios are measured in the same run, on
-the same machine: the machine is recorded with them.
+the same machine: the machine is recorded with them, and so are the float32
+precision of matrix products (full IEEE, or TF32) and the path the engine
+took (``cuda-graph`` with its captures, replays and fallbacks, or ``eager``;
+see :mod:`mla_course.engine`).
 
 Options: ``--threads N`` sets ``torch.set_num_threads`` in every process (a
 CPU shared with other jobs can be much faster with 1); ``--device``; ``--full``
@@ -181,7 +184,9 @@ def measure(phase: str, work: dict, device: str | None = None) -> dict:
 
     import torch
 
-    from .experiments import Config, load_data, run, sweep
+    from . import engine
+    from .config import Config
+    from .runs import load_data, sweep, train_network
     from .utils import get_device
 
     device = get_device(device)
@@ -195,12 +200,12 @@ def measure(phase: str, work: dict, device: str | None = None) -> dict:
         steps, loop = _tutorial(n_train, n_test, epochs, device)
     elif phase == "fast" and models == 1:
         config = Config(n_train=n_train, n_test=n_test, epochs=epochs)
-        history = run(config, seed=0, device=device)
+        history, _ = train_network(config, seed=0, device=device)
         steps = len(history.step_loss)
     elif phase == "fast":
         configs, seeds = _sweep_configs(models, n_train, n_test, epochs)
         load_data(next(iter(configs.values())), device)
-        sweep(configs, seeds, device)
+        sweep(configs, seeds, device=device)
         steps = math.ceil((n_train or 60000) / 64) * epochs
     else:
         raise ValueError(f"phase={phase!r}: expected 'baseline' or 'fast'")
@@ -213,6 +218,14 @@ def measure(phase: str, work: dict, device: str | None = None) -> dict:
         "steps": steps,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+    if phase == "fast":  # which path the engine took: CUDA graph, eager or fallback
+        counts = engine.COUNTS
+        out["engine"] = {
+            "path": counts.path,
+            "captures": counts.captures,
+            "replays": counts.replays,
+            "fallbacks": counts.fallbacks,
+        }
     if device.type == "cuda":
         out["peak_cuda_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
     return out
@@ -252,12 +265,21 @@ def _machine(device_type: str, threads: int) -> dict:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "device": device_type,
+        "float32_matmul_precision": _matmul_precision(),
     }
     if device_type == "cuda":
         info["gpu"] = torch.cuda.get_device_name()
     with contextlib.suppress(OSError):  # the load shows how busy the machine was with others' jobs
         info["load_average"] = [round(x, 2) for x in os.getloadavg()]
     return info
+
+
+def _matmul_precision() -> str:
+    """``"ieee"`` (full float32 products) or ``"tf32"``, as in force once a device is chosen."""
+    from . import utils
+
+    utils.get_device("cpu")  # choosing a device pins the precision
+    return utils.float32_matmul_precision()
 
 
 def _cpu_name() -> str:
@@ -313,6 +335,8 @@ def _row(name: str, work: dict, base: dict, fast: dict, target: float | None) ->
         "speedup": speedup,
         "target": target,
         "meets_target": None if target is None else speedup >= target,
+        "fast_path": fast.get("engine", {}).get("path"),
+        "graph_counts": {k: v for k, v in fast.get("engine", {}).items() if k != "path"},
         "baseline_peak_rss_mib": base["peak_rss_mib"],
         "fast_peak_rss_mib": fast["peak_rss_mib"],
         **(
@@ -343,6 +367,7 @@ def _table_rows(results: dict) -> list[list[str]]:
         "ms/model-step (base/fast)",
         "speed-up",
         "target",
+        "engine path",
         "peak RSS MiB (base/fast)",
     ]
     rows = [head]
@@ -364,10 +389,24 @@ def _table_rows(results: dict) -> list[list[str]]:
                 f"{r['baseline_ms_per_model_step']:.3g} / {r['fast_ms_per_model_step']:.3g}",
                 f"{r['speedup']:.1f}x",
                 target,
+                _path_cell(r),
                 f"{r['baseline_peak_rss_mib']:.0f} / {r['fast_peak_rss_mib']:.0f}",
             ]
         )
     return rows
+
+
+def _path_cell(row: dict) -> str:
+    """The engine's path, with the graph counts where a graph was tried."""
+    path, counts = row.get("fast_path"), row.get("graph_counts") or {}
+    if path is None:
+        return "not recorded"
+    if not (counts.get("captures") or counts.get("fallbacks")):
+        return path
+    return (
+        f"{path} ({counts['captures']} captures, {counts['replays']} replays, "
+        f"{counts['fallbacks']} fallbacks)"
+    )
 
 
 def machine_line(results: dict) -> str:
@@ -377,9 +416,11 @@ def machine_line(results: dict) -> str:
     if "load_average" in m:  # 1-minute load average, at the start and at the end of the run
         start = m.get("load_average_start", m["load_average"])[0]
         load = f", load average {start} at the start and {m['load_average'][0]} at the end"
+    precision = m.get("float32_matmul_precision")
+    precision = f", float32 products {precision.upper()}" if precision else ""
     return (
         f"{m['device'].upper()}: {where}; {m['cpu_count']} CPU cores, torch {m['torch']} with "
-        f"{m['torch_threads']} thread(s); Python {m['python']}{load}; "
+        f"{m['torch_threads']} thread(s){precision}; Python {m['python']}{load}; "
         f"{results['date']}, commit {results.get('commit') or 'unknown'}"
     )
 

@@ -387,6 +387,14 @@ class GraphCounts:
     replays: int = 0
     fallbacks: int = 0
 
+    @property
+    def path(self) -> str:
+        """``"cuda-graph"`` (full batches replayed, each epoch's last partial batch eager),
+        ``"eager-fallback"`` (a capture failed) or ``"eager"``."""
+        if self.fallbacks:
+            return "eager-fallback"
+        return "cuda-graph" if self.captures else "eager"
+
     def add(self, other: GraphCounts) -> None:
         self.captures += other.captures
         self.replays += other.replays
@@ -399,9 +407,7 @@ COUNTS = GraphCounts()
 
 @dataclass
 class RunInfo:
-    """What one call of :func:`train_many` ran: ``path`` is ``"cuda-graph"`` (full batches
-    replayed as a graph, the last partial batch of each epoch eager), ``"eager"``, or
-    ``"eager-fallback"`` (the capture failed)."""
+    """What one call of :func:`train_many` ran: ``path`` is :attr:`GraphCounts.path`."""
 
     path: str
     device: str
@@ -473,7 +479,6 @@ class _Trainer:
         self.generators = [torch.Generator().manual_seed(s) for s in self.seeds]
         self.graph = None
         self.counts = GraphCounts()
-        self.fell_back = False
 
     def step(self, idx: Tensor) -> Tensor:
         """One training step of every network on rows ``idx`` (seeds, batch); returns the losses (M,)."""
@@ -524,7 +529,7 @@ class _Trainer:
                     raise RuntimeError(
                         f"MLA_CUDA_GRAPH=require: the CUDA graph capture failed ({err})"
                     ) from err
-                self.graph, self.graph_mode, self.fell_back = None, False, True
+                self.graph, self.graph_mode = None, False
                 self.counts.fallbacks += 1
                 logger.warning("CUDA graph capture failed (%s); training without it", err)
             torch.cuda.synchronize(self.device)
@@ -712,10 +717,7 @@ def train_many(
             if alive[m]:
                 histories[m].time.append(elapsed / M)
     bar.close()
-    if trainer.fell_back:
-        path = "eager-fallback"
-    else:
-        path = "cuda-graph" if trainer.counts.captures else "eager"
+    path = trainer.counts.path
     last_run = RunInfo(path, str(device), M, trainer.counts)
     COUNTS.add(trainer.counts)
     c = trainer.counts

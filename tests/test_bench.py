@@ -38,6 +38,7 @@ def test_measure_both_ways_on_a_tiny_workload(monkeypatch):
     fast = bench.measure("fast", TINY, "cpu")
     sweep = bench.measure("fast", {**TINY, "n_train": 64, "models": 32}, "cpu")
     assert base["steps"] == fast["steps"] == 2 and sweep["steps"] == 1
+    assert fast["engine"]["path"] == sweep["engine"]["path"] == "eager" and "engine" not in base
     assert 0 < base["loop_seconds"] < base["seconds"]
     for m in (base, fast, sweep):
         assert m["seconds"] > 0 and m["peak_rss_mib"] > 0
@@ -51,7 +52,12 @@ def _fake_results():
             "question1",
             {"n_train": None, "n_test": None, "epochs": 2, "models": 1},
             {"seconds": 30.0, "loop_seconds": 28.0, "steps": 1876, "peak_rss_mib": 900},
-            {"seconds": 10.0, "steps": 1876, "peak_rss_mib": 800},
+            {
+                "seconds": 10.0,
+                "steps": 1876,
+                "peak_rss_mib": 800,
+                "engine": {"path": "cuda-graph", "captures": 1, "replays": 1874, "fallbacks": 0},
+            },
             2.5,
         ),
         bench._row(
@@ -70,6 +76,7 @@ def _fake_results():
         "torch": "2.x",
         "python": "3.11",
         "load_average": [1.0, 1.0, 1.0],
+        "float32_matmul_precision": "ieee",
     }
     return {
         "format": 1,
@@ -92,6 +99,9 @@ def test_rows_table_and_rst():
     assert sweep["baseline_ms_per_model_step"] == pytest.approx(20.0)
     text = bench.format_table(results)
     assert "3.0x" in text and "5x (missed)" in text and "Test CPU" in text and "1 thread" in text
+    assert "float32 products IEEE" in text
+    assert "cuda-graph (1 captures, 1874 replays, 0 fallbacks)" in text  # the path, per row
+    assert "not recorded" in text  # the second row's fake measurement has no engine record
     rst = bench.rst_table(results)
     assert rst.startswith(".. list-table::") and rst.count("   * - ") == 3 and "20 / 5" in rst
 
