@@ -157,6 +157,9 @@ def test_state_is_created_on_first_use_and_saved():
         (optim.Adam, {"lr": 0.1, "betas": (-0.1, 0.9)}, "betas[0]=-0.1", "[0, 1)"),
         (optim.Adam, {"lr": 0.1, "betas": 0.9}, "betas=0.9", "pair"),
         (optim.Adam, {"lr": float("nan")}, "lr=nan", ">= 0"),
+        (optim.SGD, {"lr": float("inf")}, "lr=inf", "a finite number >= 0"),  # issue 14, item 7
+        (optim.RMSProp, {"lr": 0.1, "eps": float("inf")}, "eps=inf", "a finite number > 0"),
+        (optim.Adam, {"lr": 0.1, "bias_correction": 1}, "bias_correction=1", "True or False"),
     ],
 )
 def test_invalid_hyper_parameters_are_named(cls, kwargs, argument, allowed):
