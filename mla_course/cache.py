@@ -6,8 +6,8 @@ An entry is stored under a *key*: the SHA-256 of its description (a JSON-able
 dict, e.g. a configuration and a seed) together with a fingerprint of the
 code that produced it (:func:`code_fingerprint`). The fingerprint changes with
 what changes results and with nothing else: it hashes the syntax tree of every
-module that computes results (not ``plots``/``bench``, which only display or
-time them), without comments, docstrings or line numbers, and the versions of
+module that computes results (not ``plots``, ``bench``, ``claims``, ``source``
+or ``tables``, which draw, time, check, show or summarise them), without comments, docstrings or line numbers, and the versions of
 Python, torch and torchvision. A function passed in from a page (a transform, a
 model factory) is not package code: :func:`function_fingerprint` hashes its
 code, its default arguments, the values it closes over and the page-level names
@@ -77,9 +77,11 @@ __all__ = [
 FORMAT = 2  # bump when the layout of an entry changes
 _FIELDS = frozenset({"format", "key", "parts", "sha256", "value"})
 
-# Modules that do not change results (they draw, time or display them): editing
-# them keeps the cache valid.
-_NOT_RESULTS = frozenset({"plots.py", "bench.py", "claims.py", "show.py"})
+# Modules that do not change cached results: they draw (plots), time (bench), check
+# claims about (claims), show the source of (source) or summarise into tables (tables)
+# the histories after they are computed. Editing them keeps the cache valid; every
+# other module, a new one included, counts.
+_NOT_RESULTS = frozenset({"plots.py", "bench.py", "claims.py", "show.py", "source.py", "tables.py"})
 
 # A temporary file older than this is a leftover, whoever wrote it.
 STALE_AFTER_S = 3600.0

@@ -58,6 +58,9 @@ def test_fingerprint_covers_the_modules_that_compute_results():
         cache.code_fingerprint() == cache.code_fingerprint() and len(cache.code_fingerprint()) == 64
     )
     assert {"engine.py", "train.py", "optim.py"}.isdisjoint(cache._NOT_RESULTS)
+    computing = {"config.py", "runs.py", "data.py", "models.py", "layers.py", "init.py"}
+    computing |= {"losses.py", "regularization.py", "utils.py"}
+    assert computing.isdisjoint(cache._NOT_RESULTS)
 
 
 def test_a_crash_mid_write_leaves_no_entry_and_keeps_the_old_one(monkeypatch):
