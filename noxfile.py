@@ -104,10 +104,12 @@ def docs_check(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check the code with ruff."""
+    """Check the code with ruff, and the GitHub workflows with actionlint."""
     install(session, "lint", package=False)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # Every workflow of .github/workflows; settings in .github/actionlint.yaml.
+    session.run("actionlint", "-no-color")
 
 
 @nox.session

@@ -5,6 +5,13 @@ GPU when there is one (``mla_course.utils.get_device``). With ``MLA_QUICK=1``
 every script runs a shrunken version (``nox -s docs-quick``). The build fails on
 any warning (``-W`` in the nox sessions), on any example error, and when a
 gallery script was not executed.
+
+Addresses are configured, never invented: ``MLA_REPOSITORY_URL`` (else, under GitHub
+Actions, the repository the workflow runs in) gives the theme's repository button, and
+``MLA_SITE_URL`` (else, under GitHub Actions, the repository's GitHub Pages address) is
+``html_baseurl``. The build makes the wheel of ``mla_course`` and publishes it in the site
+(``_static/wheels/``): every downloaded notebook's first cell installs it from there when
+``mla_course`` is missing, and every downloaded script says the command in its first lines.
 """
 
 import importlib
@@ -12,6 +19,10 @@ import os
 import pkgutil
 import platform
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import torch
@@ -21,6 +32,46 @@ import mla_course
 from mla_course.utils import get_device, quick
 
 HERE = Path(__file__).parent
+ROOT = HERE.resolve().parent
+sys.path.insert(0, str(HERE / "_ext"))  # the book's own extensions (exercises)
+
+
+def _configured_url(variable: str, fallback: str) -> str:
+    """The address in ``variable``, else ``fallback``; an early clear error if it is no URL."""
+    value = os.environ.get(variable, "").strip() or fallback
+    if value and not re.match(r"https?://[^/\s]+", value):
+        raise ValueError(f"{variable}={value!r} is not an http(s) address (or leave it unset)")
+    return value
+
+
+def _github(kind: str) -> str:
+    """Under GitHub Actions: the repository's address ("repository") or its Pages site."""
+    repository = os.environ.get("GITHUB_REPOSITORY", "")
+    if os.environ.get("GITHUB_ACTIONS") != "true" or "/" not in repository:
+        return ""
+    if kind == "repository":
+        server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+        return f"{server}/{repository}"
+    owner, name = repository.split("/", 1)
+    host = f"{owner.lower()}.github.io"
+    return f"https://{host}/" if name.lower() == host else f"https://{host}/{name}/"
+
+
+REPOSITORY_URL = _configured_url("MLA_REPOSITORY_URL", _github("repository")).rstrip("/")
+SITE_URL = _configured_url("MLA_SITE_URL", _github("pages"))
+SITE_URL = SITE_URL and SITE_URL.rstrip("/") + "/"
+html_baseurl = SITE_URL
+# The package as the build makes it (build_wheel below), published inside the site.
+WHEEL = f"mla_course-{mla_course.__version__}-py3-none-any.whl"
+WHEEL_URL = f"{SITE_URL}_static/wheels/{WHEEL}" if SITE_URL else ""
+if WHEEL_URL:
+    INSTALL = f"install it once, in a terminal:\n#     pip install {WHEEL_URL}"
+elif REPOSITORY_URL:
+    INSTALL = (
+        f'install it once, in a terminal:\n#     pip install "mla-course @ git+{REPOSITORY_URL}"'
+    )
+else:
+    INSTALL = "install it once from a clone of the\n# book's sources: `pip install .` in the clone."
 
 
 project = "mla-course"
@@ -41,6 +92,7 @@ extensions = [
     "myst_parser",
     "mla_course.bench",  # the bench-table directive of the Performance page
     "mla_course.claims",  # records every page's checked claims, writes claims.rst
+    "exercises",  # docs/_ext: each page's exercise, generated from its solution cells
 ]
 
 exclude_patterns = [
@@ -58,13 +110,16 @@ myst_enable_extensions = ["dollarmath", "colon_fence"]
 
 html_theme = "sphinx_book_theme"
 html_theme_options = {
-    "repository_url": "https://github.com/mla-course/mla-course",
-    "path_to_docs": "docs",
-    "use_repository_button": True,
     "use_download_button": True,
     "show_navbar_depth": 2,
     "home_page_in_toc": True,
 }
+if REPOSITORY_URL:  # no button, and no repository named, when none is configured
+    html_theme_options |= {
+        "repository_url": REPOSITORY_URL,
+        "path_to_docs": "docs",
+        "use_repository_button": True,
+    }
 # The light/dark mode a first-time reader gets (the theme logs a console error without it).
 html_context = {"default_mode": "auto"}
 
@@ -96,6 +151,32 @@ rst_prolog = f"""
 .. |build_mode| replace:: {"quick mode (MLA_QUICK=1: shrunken runs)" if quick() else "full settings"}
 """
 
+DATA_NOTE = "# Offline? Set MLA_DATA_DIR to a folder holding the four MNIST files."
+if WHEEL_URL:
+    # IPython runs a line magic inside a block: %pip installs into this kernel's Python.
+    FIRST_NOTEBOOK_CELL = f"""\
+# This notebook needs the mla_course package: if it is missing, this cell installs
+# it from the book's site, the version the book was built with.
+try:
+    import mla_course
+except ImportError:
+    %pip install --quiet {WHEEL_URL}
+    import importlib
+
+    importlib.invalidate_caches()
+    import mla_course
+{DATA_NOTE}"""
+else:
+    FIRST_NOTEBOOK_CELL = f"""\
+# This notebook needs the mla_course package: {INSTALL}
+{DATA_NOTE}
+import mla_course"""
+# The same command, in the first lines of every downloaded script (add_install_header).
+PY_HEADER = f"""\
+# This script needs the mla_course package: {INSTALL}
+{DATA_NOTE}
+"""
+
 sphinx_gallery_conf = {
     "examples_dirs": "../gallery",
     "gallery_dirs": "auto_examples",
@@ -117,11 +198,12 @@ sphinx_gallery_conf = {
     "backreferences_dir": "gen_modules/backreferences",
     "remove_config_comments": True,
     "download_all_examples": False,
-    "first_notebook_cell": (
-        "# Needs the mla_course package: pip install 'mla-course @ git+https://github.com/mla-course/mla-course'\n"
-        "# Offline? Set MLA_DATA_DIR to a folder holding the four MNIST files."
-    ),
+    "first_notebook_cell": FIRST_NOTEBOOK_CELL,
     "reset_modules": ("matplotlib",),
+    # Pages run in parallel, one process per usable core; joblib gives each process
+    # cores // processes = 1 torch thread unless OMP_NUM_THREADS says otherwise. The
+    # results cache and the data preparation are safe with several processes at once.
+    "parallel": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1,
 }
 
 
@@ -188,7 +270,69 @@ def write_api_pages(app):
             page.write_text(text)
 
 
+def build_wheel(app):
+    """Make the wheel of ``mla_course`` (``pip wheel``) and publish it at ``_static/wheels/``.
+
+    Built from a copy of the package's sources, so that builds running side by side never
+    share setuptools' ``build/`` folder.
+    """
+    if app.builder.format != "html":
+        return
+    dest = Path(app.outdir) / "_static" / "wheels"
+    with tempfile.TemporaryDirectory(prefix="mla_wheel_") as tmp:
+        src, dist = Path(tmp) / "src", Path(tmp) / "dist"
+        src.mkdir()
+        for name in ("pyproject.toml", "README.md", "LICENSE"):
+            shutil.copy2(ROOT / name, src / name)
+        shutil.copytree(
+            ROOT / "mla_course", src / "mla_course", ignore=shutil.ignore_patterns("__pycache__")
+        )
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"),
+                *("--disable-pip-version-check", "--quiet", "--wheel-dir", str(dist), str(src)),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"pip wheel failed on mla_course:\n{done.stdout}\n{done.stderr}")
+        built = [p.name for p in dist.glob("*.whl")]
+        if built != [WHEEL]:
+            raise RuntimeError(
+                f"pip wheel made {built}, the book links {WHEEL}: pyproject.toml's version "
+                f"and mla_course.__version__ ({mla_course.__version__}) must agree"
+            )
+        dest.mkdir(parents=True, exist_ok=True)
+        for old in dest.glob("mla_course-*.whl"):
+            old.unlink()
+        shutil.copy2(dist / WHEEL, dest / WHEEL)
+
+
+def add_install_header(app):
+    """Every ``.py`` download of the gallery starts with the command that installs the package.
+
+    Sphinx-Gallery copies each script beside its page (the file ``:download:`` serves) and
+    has no first-lines option for scripts, as it has ``first_notebook_cell`` for notebooks;
+    its zip of the page's downloads is remade with the headed script.
+    """
+    from sphinx_gallery.gen_rst import zip_files
+
+    for script in (HERE / "auto_examples").rglob("plot_*.py"):
+        text = script.read_text(encoding="utf-8")
+        if not text.startswith(PY_HEADER):
+            script.write_text(PY_HEADER + text, encoding="utf-8")
+        archive = script.with_suffix(".zip")
+        if archive.is_file():
+            members = [str(p) for p in (script, script.with_suffix(".ipynb")) if p.is_file()]
+            zip_files(members, archive, script.parent)
+
+
 def setup(app):
+    app.connect("builder-inited", build_wheel, priority=400)  # before the gallery runs
+    # After Sphinx-Gallery (priority 500) and the exercises (550) wrote the scripts.
+    app.connect("builder-inited", add_install_header, priority=600)
     app.connect("builder-inited", write_api_pages)
     app.connect("source-read", offline_execution_times)
     app.connect("build-finished", check_every_example_ran)

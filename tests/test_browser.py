@@ -1,12 +1,13 @@
 """The built book as a reader meets it: every page opened in headless Chromium.
 
-The quick build (``built_docs``) is served over http on 127.0.0.1 and every HTML page
-of it is opened in Debian's ``chromium`` driven by Playwright. The checks: no console
+The quick build (``built_docs``) is served over http on 127.0.0.1 (``served_site``) and
+every HTML page of it is opened in Debian's ``chromium`` driven by Playwright. The checks: no console
 error, no failed request and no request leaving the machine (the book reads offline);
 every image loads with a non-zero size, has alt text, and the gallery's figures come at
 2x on a high-density screen; every internal link, fragment included, resolves; the
 gallery pages link to the previous and next page, to the API they use and to their
-``.py`` and ``.ipynb`` downloads; the API pages link back. Screenshots of the landing page
+``.py`` and ``.ipynb`` downloads; no code block of a gallery page is wider than its box at
+a 1280 px viewport (a longer line scrolls out of sight); the API pages link back. Screenshots of the landing page
 and of one gallery page go to ``MLA_SCREENSHOTS`` (``nox -s docs-check``:
 docs/_build/screenshots) or a temporary folder, with ``report.json`` counting what was
 checked.
@@ -14,13 +15,10 @@ checked.
 Without Chromium the tests are skipped, except under CI or with ``MLA_REQUIRE_BROWSER=1``.
 """
 
-import functools
-import http.server
 import json
 import os
 import re
 import shutil
-import threading
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlsplit
 
@@ -60,22 +58,10 @@ def _browser_or_skip():
         pytest.skip(message)
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
-def site(built_docs):
-    """The built book served over http on 127.0.0.1 (a free port), for this module's tests."""
-    handler = functools.partial(_QuietHandler, directory=str(built_docs))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+def site(served_site):
+    """The built book served over http on 127.0.0.1 (tests/conftest.py)."""
+    return served_site
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +108,31 @@ _READ_PAGE = """async () => {
       gallery: img.classList.contains("sphx-glr-single-img")
         || img.classList.contains("sphx-glr-multi-img"),
     })),
+    wideBlocks: WIDE_BLOCKS(),
   };
 }"""
+# The code blocks whose content is wider than their box (they scroll sideways), each with
+# its first line that does not fit, measured in the block's own font.
+_WIDE_BLOCKS = """() => {
+  const canvas = document.createElement("canvas").getContext("2d");
+  return Array.from(document.querySelectorAll("div.highlight pre"))
+    .filter((pre) => pre.scrollWidth > pre.clientWidth)
+    .map((pre) => {
+      const style = getComputedStyle(pre);
+      canvas.font = style.font;
+      const room = pre.clientWidth - parseFloat(style.paddingLeft)
+        - parseFloat(style.paddingRight);
+      const lines = pre.textContent.split("\\n");
+      const line = lines.find((l) => canvas.measureText(l).width > room)
+        ?? lines.reduce((a, b) => (b.length > a.length ? b : a), "");
+      return {
+        output: pre.closest(".sphx-glr-script-out") !== null,
+        line, chars: line.length,
+        scrollWidth: pre.scrollWidth, clientWidth: pre.clientWidth,
+      };
+    });
+}"""
+_READ_PAGE = _READ_PAGE.replace("WIDE_BLOCKS()", f"({_WIDE_BLOCKS})()")
 
 
 @pytest.fixture(scope="module")
@@ -273,6 +282,19 @@ def test_gallery_pages_link_previous_next_api_and_downloads(crawl):
         stem = rel.rsplit("/", 1)[-1].removesuffix(".html")
         for ext in (".py", ".ipynb"):
             assert any(h.endswith(f"/{stem}{ext}") for h in hrefs), f"{rel}: no {ext} download"
+
+
+def test_no_gallery_code_block_is_wider_than_its_box(crawl):
+    """At a 1280 px viewport every line of a gallery page's code and output fits its box."""
+    wide = [
+        f"{rel}: {'output' if b['output'] else 'code'} block {b['scrollWidth']} px wide in "
+        f"{b['clientWidth']} px; first line that does not fit ({b['chars']} chars): "
+        f"{b['line']!r}"
+        for rel, info in crawl["pages"].items()
+        if _is_gallery_page(rel)
+        for b in info["wideBlocks"]
+    ]
+    assert not wide, f"{len(wide)} code blocks scroll sideways:\n" + "\n".join(wide[:40])
 
 
 def test_api_pages_link_back_to_the_pages_that_use_them(crawl):
