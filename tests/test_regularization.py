@@ -13,6 +13,7 @@ from mla_course.regularization import (
     GaussianNoise,
     Mixup,
     ShiftRotate,
+    l1_norm,
     l1_penalty,
     l2_penalty,
     shift_rotate,
@@ -159,6 +160,20 @@ def test_l1_penalty_gradient_is_sign():
     l1_penalty(alpha=0.3)(model).backward()
     torch.testing.assert_close(model.weight.grad, 0.3 * model.weight.detach().sign())
     assert model.bias.grad is None
+
+
+def test_l1_norm_of_stacked_weights_is_the_norm_of_each_network():
+    """The engine's L1 term is this same function on its stacked weights (M, n_in, n_out)."""
+    from mla_course.engine import StackedMLP
+
+    torch.manual_seed(0)
+    models = [MLP((784, 8, 6, 10), activation=a) for a in ("relu", "prelu", "tanh")]
+    stack = StackedMLP(models, "cpu")
+    per_network = l1_norm(stack.weights, stacked=True)  # (3,)
+    assert per_network.shape == (3,)
+    expected = torch.stack([l1_penalty(alpha=1.0)(m) for m in models])  # PReLU slopes left out
+    torch.testing.assert_close(per_network, expected)
+    torch.testing.assert_close(l1_norm(stack.weights), expected.sum())
 
 
 def test_early_stopping_restores_best_weights():
