@@ -263,7 +263,7 @@ def warn_unwritable(err: BaseException, what: str = "the results cache") -> None
             f"{what} cannot be written (MLA_CACHE_DIR={where!r}: {err}); going on without "
             f"caching. Set MLA_CACHE_DIR to a writable folder to keep results."
         ),
-        stacklevel=3,
+        stacklevel=4,  # the caller of store() or load_tensors()
     )
 
 

@@ -1,6 +1,10 @@
 import gzip
+import json
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
 import urllib.error
 from pathlib import Path
 
@@ -214,19 +218,63 @@ def test_a_mirror_folder_that_cannot_be_listed(mirror, fresh_cache, monkeypatch)
         data.load_tensors("mnist", "train", limit=5)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_real_permissions(mirror, tmp_path, fresh_cache):
-    copy = tmp_path / "copy"
-    shutil.copytree(mirror, copy)
-    (copy / "t10k-images-idx3-ubyte.gz").chmod(0)
-    with pytest.raises(data.DataError, match="permission denied"):
-        data.load_tensors("mnist", "test", data_dir=copy)
-    copy.chmod(0)
+PERMISSIONS_SCRIPT = """
+import json, warnings
+from mla_course import cache, data
+out = {}
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    for name, folder in (("file", "mirror"), ("folder", "locked")):
+        try:
+            data.load_tensors("mnist", "test", limit=5, data_dir=f"{root}/{folder}")
+            out[name] = "no error"
+        except data.DataError as err:
+            out[name] = str(err)
+    out["labels"] = data.load_tensors("mnist", "train", limit=10, data_dir=f"{root}/good")[1].tolist()
+    out["value"] = cache.memoize({"a": 1}, lambda: {"v": 1})
+out["warnings"] = [str(w.message) for w in caught]
+print(json.dumps(out))
+"""
+
+
+def test_real_permissions(mirror, tmp_path):
+    """Unreadable mirror files and folders, and a read-only cache, for real: as another user
+    (nobody, through setpriv) when the tests run as root, who reads whatever the modes say."""
+    as_other = []
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv: file modes cannot be tested")
+        as_other = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    root = Path(tempfile.mkdtemp(prefix="mla-permissions-"))  # reachable by nobody
     try:
-        with pytest.raises(data.DataError, match="permission denied"):
-            data.load_tensors("mnist", "test", data_dir=copy)
+        for folder in ("mirror", "locked", "good"):
+            shutil.copytree(mirror, root / folder)
+        (root / "mirror" / "t10k-images-idx3-ubyte.gz").chmod(0)
+        (root / "locked").chmod(0)
+        (root / "ro").mkdir()
+        (root / "ro").chmod(0o555)
+        root.chmod(0o777)
+        env = {**os.environ, "MLA_CACHE_DIR": str(root / "ro"), "HOME": str(root)}
+        env["PYTHONPATH"] = str(Path(data.__file__).parents[1])
+        done = subprocess.run(
+            [*as_other, sys.executable, "-c", f"root = {str(root)!r}\n" + PERMISSIONS_SCRIPT],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=root,
+            timeout=600,
+            check=False,
+        )
     finally:
-        copy.chmod(0o755)
+        (root / "locked").chmod(0o755)
+        shutil.rmtree(root, ignore_errors=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.splitlines()[-1])
+    assert "t10k-images-idx3-ubyte.gz: permission denied" in out["file"]
+    assert "corrupt" not in out["file"]
+    assert "locked: permission denied, cannot read this mirror folder" in out["folder"]
+    assert out["labels"] == FIRST_TRAIN_LABELS and out["value"] == {"v": 1}
+    assert len(out["warnings"]) == 1 and "MLA_CACHE_DIR=" in out["warnings"][0]
 
 
 def test_an_unwritable_cache_folder_still_gives_the_data(mirror, tmp_path, monkeypatch):
