@@ -1,0 +1,263 @@
+"""
+Batch normalisation: small batches, test time, other data
+=========================================================
+
+*Est-ce toujours adapté ?* The previous page showed batch norm speeding up
+training. Its statistics come from the mini-batch, and this page measures
+what follows from that: how the layer suffers from small batches, which
+statistics to use at test time (*Quels paramètres utiliser en test ?*), and
+what happens when the test data are distributed differently from the
+training data (*Que se passe-t-il si la distribution des données en test
+est très différente ?*), with AdaBN :cite:p:`li2018adaptive`.
+"""
+
+import copy
+
+import matplotlib.pyplot as plt
+import torch
+
+from mla_course import plots
+from mla_course.claims import check, check_order, check_within_noise
+from mla_course.config import Config
+from mla_course.layers import BatchNorm1d, adapt_batchnorm
+from mla_course.runs import load_data, sweep, train_network
+from mla_course.source import show_source
+from mla_course.train import evaluate
+from mla_course.utils import pick
+
+plots.use_style()
+
+# %%
+# Sensitivity to the batch size
+# -----------------------------
+# The statistics of a small batch are noisy estimates of the population's.
+# We train ReLU networks (He initialisation) for one epoch over the same
+# images, with batches of 2 to 128, 3 seeds each. The step grows in
+# proportion to the batch, 0.1 for a batch of 32 (the linear scaling rule
+# of :cite:t:`goyal2017accurate`): without BN each image then moves the
+# weights about as much whatever the batch size. No step is tuned.
+base = Config(
+    hidden=(100, 100, 100),
+    activation="relu",
+    init="kaiming_uniform",
+    epochs=1,
+    n_train=pick(full=5000, quick_value=500),
+    n_test=pick(full=None, quick_value=2000),
+)
+sizes = pick(full=[2, 8, 32, 128], quick_value=[2, 8])
+configs = {
+    (bn, bs): base.replace(batch_norm=bn, batch_size=bs, lr=0.1 * bs / 32)
+    for bn in (None, "before")
+    for bs in sizes
+}
+labels = [f"{'BN' if bn else 'no BN'}, batch {bs}" for bn, bs in configs]
+table = sweep(dict(zip(labels, configs.values(), strict=True)), range(3))
+res = dict(zip(configs, table.values(), strict=True))  # (bn, bs) -> Result
+table
+
+# %%
+# A diverged run (the loss became infinite) is counted in the table, never
+# averaged: the figure plots the mean of the finite runs and marks a batch
+# size where some diverged. With batches of 2, batch norm is far behind,
+# while the same network without it learns as well as with batches of 8.
+no, bn = res[None, 2], res["before", 2]
+check_order("with batches of 2, no BN beats BN", no, bn)
+check_order("with BN, batches of 8 beat batches of 2", res["before", 8], bn)
+no8 = res[None, 8]
+check_within_noise(
+    "no BN: batches of 2 and 8 within noise", no, no8, full_only=True
+)
+fig, ax = plt.subplots(figsize=(5.5, 3.5))
+for bn in (None, "before"):
+    r = [res[bn, bs] for bs in sizes]
+    mean, sem = [100 * x.mean() for x in r], [100 * x.sem() for x in r]
+    label = "with BN" if bn else "without BN"
+    ax.errorbar(sizes, mean, sem, marker="o", capsize=3, label=label)
+    for bs, x in zip(sizes, r, strict=True):
+        if x.diverged:
+            ax.annotate(f"{x.diverged} diverged", (bs, 100 * x.mean()))
+ax.set(xscale="log", xlabel="batch size", ylabel="test accuracy (%)")
+ax.set_title(f"ReLU MLP, one epoch of {base.train_size} images (± s.e.)")
+ax.set_xticks(sizes, [str(b) for b in sizes])
+ax.legend()
+plt.show()
+
+# %%
+# With a batch of 2 the layer has almost nothing left to pass on: two
+# values normalised by their own mean and variance always become
+# :math:`-1` and :math:`+1` (up to :math:`\epsilon`), whatever they were.
+pair = torch.tensor([[0.1, 5.0, -2.0], [0.2, 90.0, 7.0]])  # (batch, units)
+out = BatchNorm1d(3, affine=False)(pair)
+print(out)
+err = ((out.abs() - 1).abs().max() + out.sum(0).abs().max()).item()
+check("a batch of two becomes -1 and +1", err < 0.01, measured=f"{err=:.1e}")
+
+# %%
+# Quels paramètres utiliser en test ?
+# -----------------------------------
+# *Ceux estimés sur la base d'apprentissage (avec une moyenne glissante
+# par exemple)*: the running averages. We train the sigmoid network of the
+# previous page, BN before each sigmoid (batches of 60, step 0.1, 3
+# epochs), and compare with the statistics of each test batch itself: a
+# prediction then depends on the rest of its batch, and a batch of one
+# class has a mean that is not the population's.
+net = Config(
+    hidden=(100, 100, 100),
+    batch_size=60,
+    epochs=pick(full=3, quick_value=1),
+    n_train=pick(full=None, quick_value=3000),
+    n_test=pick(full=None, quick_value=2000),
+)
+_, model = train_network(net.replace(batch_norm="before"), seed=0)
+_, no_bn = train_network(net, seed=0)
+_, (X_test, y_test) = load_data(net)
+
+
+@torch.no_grad()
+def with_batch_statistics(batch_size):
+    """Test accuracy when each test batch is normalised by its own stats."""
+    saved = copy.deepcopy(model.state_dict())  # train() moves running stats
+    model.train()  # batch statistics (no dropout in this network)
+    if batch_size == "digit":
+        batches = [
+            (X_test[y_test == c], y_test[y_test == c]) for c in range(10)
+        ]
+    else:
+        xs, ts = X_test.split(batch_size), y_test.split(batch_size)
+        batches = zip(xs, ts, strict=True)
+    correct = sum((model(x).argmax(1) == t).sum().item() for x, t in batches)
+    model.load_state_dict(saved)
+    return correct / len(X_test)
+
+
+acc = {"running": evaluate(model, [(X_test, y_test)])[1]}
+acc |= {bs: with_batch_statistics(bs) for bs in (2, 8, 64, 1000, "digit")}
+for k, v in acc.items():
+    print(f"statistics of {k!s:>7}: test accuracy {v:.2%}")
+check(
+    "test batches of 1000 do as well as the running averages (within 1 pt)",
+    abs(acc[1000] - acc["running"]) < 0.01,
+    measured=f"{acc[1000]:.2%} vs {acc['running']:.2%}",
+    full_only=True,
+)
+check(
+    "test batches of 2 lose more than 20 points",
+    acc["running"] - acc[2] > 0.2,
+    measured=f"{acc[2]:.2%} vs {acc['running']:.2%}",
+)
+check(
+    "one batch per digit falls below 50 %",
+    acc["digit"] < 0.5,
+    measured=f"{acc['digit']:.2%}",
+)
+
+# %%
+# Test data unlike the training data: AdaBN
+# -----------------------------------------
+# We change the contrast and brightness of the test images (pixel
+# :math:`p \mapsto c\,p + b` on the [0, 1] scale), a stand-in for another
+# camera. The running averages learnt on the training set no longer centre
+# the hidden units. AdaBN keeps every weight and re-estimates the running
+# statistics on the new, unlabelled data:
+show_source(adapt_batchnorm)
+
+# %%
+# The BN network alone collapses under the strongest changes, below the
+# network trained without batch norm; AdaBN brings it back.
+
+
+def shift(X, c, b, mean=0.1307, std=0.3081):  # load_tensors' normalisation
+    """Images ``X`` with contrast ``c`` and brightness ``b`` on [0, 1]."""
+    return (c * (X * std + mean) + b - mean) / std
+
+
+shifts = [(1.0, 0.0), (0.5, 0.3), (1.5, -0.2), (0.3, 0.5)]
+res = {}
+for c, b in shifts:
+    X_new = shift(X_test, c, b)
+    adapted = adapt_batchnorm(copy.deepcopy(model), X_new)
+    res[c, b] = [
+        evaluate(m, [(X_new, y_test)])[1] for m in (no_bn, model, adapted)
+    ]
+    r0, r1, r2 = res[c, b]
+    print(f"c={c}, b={b:+}: no BN {r0:.2%}, BN {r1:.2%}, AdaBN {r2:.2%}")
+worst = min(shifts, key=lambda s: res[s][1])
+check(
+    "under the worst change, BN alone falls below the network without BN",
+    res[worst][1] < res[worst][0],
+    measured=f"c, b = {worst}: BN {res[worst][1]:.2%}, no BN "
+    f"{res[worst][0]:.2%}",
+    full_only=True,
+)
+check(
+    "AdaBN gains more than 30 points on the worst change",
+    res[worst][2] - res[worst][1] > 0.3,
+    measured=f"{res[worst][2]:.2%} vs {res[worst][1]:.2%}",
+)
+fig = plots.show_images(
+    torch.stack([shift(X_test[0], c, b) for c, b in shifts]),
+    [f"c={c}, b={b:+}" for c, b in shifts],
+    ncols=4,
+    suptitle="One test digit under the four changes (shared grey scale)",
+)
+plt.show()
+
+# %%
+# AdaBN gives the same accuracy for every change, and this is no accident:
+# :math:`x \mapsto c\,x + b` changes each output of the first linear
+# layer by an affine map :math:`z \mapsto c\,z + \text{const}`, which the
+# first batch norm undoes once its statistics are measured on the new data.
+# A network without batch norm has no such handle.
+spread = max(r[2] for r in res.values()) - min(r[2] for r in res.values())
+check(
+    "AdaBN's accuracy is the same under every change (within 0.2 points)",
+    spread < 0.002,
+    measured=f"spread {spread:.2%}",
+)
+
+# %%
+# What to remember
+# ----------------
+# * Batch norm suffers with small batches: with two examples it passes on
+#   little more than a sign per unit.
+# * At test time it uses running averages from training; the batch's own
+#   statistics make a prediction depend on the rest of the batch.
+# * When the test distribution moves, AdaBN re-estimates the statistics
+#   on the new data, without labels. Layer and group normalisation
+#   :cite:p:`ba2016layer,wu2018group` avoid batch statistics altogether.
+#
+# Further reading
+# ---------------
+# AdaBN :cite:p:`li2018adaptive`, the linear scaling rule
+# :cite:p:`goyal2017accurate`, and :cite:p:`ba2016layer,wu2018group`.
+#
+# Exercises
+# ---------
+#
+# **Exercise 1.** AdaBN above measures the statistics on all the shifted
+# test images. Predict first: how many unlabelled images does it need to
+# recover most of its accuracy on the worst change, 20, 200 or 2,000? Then
+# call ``adapt_batchnorm`` on the first ``n`` shifted images only.
+X_new = shift(X_test, *worst)
+
+# %% [solution]
+# **Solution.** A mean and a variance per unit are 200 numbers per layer,
+# and a few images estimate them well enough: with 20 the accuracy is
+# mostly back, with 200 it is that of the whole test set.
+few = {}
+for n in pick(full=(20, 200, 2000), quick_value=(20, 200)):
+    adapted = adapt_batchnorm(copy.deepcopy(model), X_new[:n])
+    few[n] = evaluate(adapted, [(X_new, y_test)])[1]
+    print(f"AdaBN on {n:>4} images: test accuracy {few[n]:.2%}")
+check(
+    "200 unlabelled images bring AdaBN within 2 points of all of them",
+    res[worst][2] - few[200] < 0.02,
+    measured=f"{few[200]:.2%} vs {res[worst][2]:.2%}",
+)
+check(
+    "20 unlabelled images already give back more than 30 points",
+    few[20] - res[worst][1] > 0.3,
+    measured=f"{few[20]:.2%} vs {res[worst][1]:.2%} without AdaBN",
+)
+
+# sphinx_gallery_thumbnail_number = 1
