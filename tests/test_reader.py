@@ -266,8 +266,10 @@ def _reused_site_packages(dest: Path) -> Path:
     return dest
 
 
-# A process of the reader's machine: nothing of this one's import path.
-_READER_ENV = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "MPLBACKEND"}}
+# A process of the reader's machine: nothing of this one's import path (and the commands
+# run in a temporary folder, away from the sources: Python imports from its working folder).
+def _reader_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "MPLBACKEND"}}
 
 
 def _fresh_env(tmp_path: Path) -> Path:
@@ -281,7 +283,8 @@ def _fresh_env(tmp_path: Path) -> Path:
             check=True,
             capture_output=True,
             text=True,
-            env=_READER_ENV,
+            env=_reader_env(),
+            cwd=tmp_path,
         ).stdout.strip()
     )
     reused = _reused_site_packages(tmp_path / "reused")
@@ -313,7 +316,11 @@ def test_a_downloaded_notebook_installs_the_package_from_the_site_and_runs(
 
     python = _fresh_env(tmp_path)
     absent = subprocess.run(
-        [python, "-c", "import mla_course"], capture_output=True, check=False, env=_READER_ENV
+        [python, "-c", "import mla_course"],
+        capture_output=True,
+        check=False,
+        env=_reader_env(),
+        cwd=tmp_path,
     )
     assert absent.returncode != 0, "the fresh environment already has mla_course"
 
@@ -332,7 +339,7 @@ def test_a_downloaded_notebook_installs_the_package_from_the_site_and_runs(
     from nbclient import NotebookClient
 
     # Quick mode; the dependencies come from the reused packages, never from an index.
-    env = _READER_ENV | {"MLA_QUICK": "1", "PIP_NO_INDEX": "1"}
+    env = _reader_env() | {"MLA_QUICK": "1", "PIP_NO_INDEX": "1"}
     work = tmp_path / "work"
     work.mkdir()
     client = NotebookClient(
@@ -348,7 +355,8 @@ def test_a_downloaded_notebook_installs_the_package_from_the_site_and_runs(
         capture_output=True,
         text=True,
         check=True,
-        env=_READER_ENV,
+        env=_reader_env(),
+        cwd=tmp_path,
     ).stdout
     assert where.startswith(str(tmp_path / "env")), f"mla_course imported from {where}"
     direct = next((tmp_path / "env").glob("lib/python*/site-packages/mla_course-*.dist-info"))
