@@ -13,8 +13,7 @@ import warnings
 import pytest
 import torch
 
-from mla_course import cache, experiments, utils
-from mla_course.experiments import Config, run, sweep
+from mla_course import cache, utils
 
 PARTS = {"kind": "test", "config": {"lr": 0.1, "hidden": [16]}, "seed": 0}
 
@@ -136,26 +135,6 @@ def test_bad_parts_and_keys_are_reported():
     with pytest.raises(TypeError):  # not JSON data: nothing written
         cache.store(cache.key(PARTS), {"f": print})
     assert not cache.entry_path(cache.key(PARTS)).exists()
-
-
-def test_experiments_reuse_unchanged_runs(monkeypatch):
-    config = Config(n_train=300, n_test=100, hidden=(8,), epochs=1, batch_size=50)
-    first = run(config, seed=1)
-    trained = []
-    real = experiments.train_many
-
-    def spy(members, *args, **kwargs):
-        trained.append(len(members))
-        return real(members, *args, **kwargs)
-
-    monkeypatch.setattr(experiments, "train_many", spy)
-    assert run(config, seed=1).to_dict() == first.to_dict() and trained == []  # a hit
-    table = sweep({"same": config, "other lr": config.replace(lr=0.5)}, seeds=[1, 2])
-    assert trained == [3]  # only the three new (config, seed) pairs, trained together
-    assert table["same"].histories[0].to_dict() == first.to_dict()
-    monkeypatch.setenv("MLA_NO_CACHE", "1")
-    run(config, seed=1)
-    assert trained == [3, 1]
 
 
 # --------------------------------------------------------------------------- issue 14, item 4
