@@ -88,6 +88,14 @@ def test_no_file_of_the_project_names_an_invented_repository():
     assert not named, f"these files name {invented}: {named}"
 
 
+def test_every_gallery_page_has_an_exercise_made_from_its_solution():
+    """Issue 12: each lecture section (page) ends with at least one exercise."""
+    without = [s.name for s in SCRIPTS if not exercises.has_solutions(s.read_text())]
+    assert not without, f"no '{exercises.SOLUTION_MARKER}' cell (see EXERCISES.md): {without}"
+    for script in SCRIPTS:  # and every one makes a valid exercise
+        exercises.strip_solutions(script.read_text(), str(script.relative_to(ROOT)))
+
+
 # ---------------------------------------------------------------------------------------
 # The stripping function
 
