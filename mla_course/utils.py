@@ -39,6 +39,7 @@ __all__ = [
     "float32_matmul_precision",
     "get_device",
     "pick",
+    "pin_float32_precision",
     "quick",
     "seed_everything",
     "seed_offset",
@@ -117,8 +118,12 @@ def _parse_device(device, name: str) -> torch.device:
     return parsed
 
 
-def _pin_float32_precision() -> None:
-    """Full IEEE float32 for matrix products and convolutions: TF32 off."""
+def pin_float32_precision() -> None:
+    """Full IEEE float32 for matrix products and convolutions: TF32 off.
+
+    :func:`get_device` calls it; the test and docs configurations call it too, for code
+    that computes before choosing a device.
+    """
     torch.set_float32_matmul_precision("highest")
     matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
     if hasattr(matmul, "fp32_precision"):  # torch >= 2.9: the per-backend form
@@ -166,7 +171,7 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
         parsed = _parse_device(os.environ["MLA_DEVICE"], "MLA_DEVICE")
     else:
         parsed = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    _pin_float32_precision()
+    pin_float32_precision()
     return parsed
 
 

@@ -16,6 +16,9 @@ SHARED_MIRROR = ROOT.parent / "shared" / "data" / "mnist"
 
 
 def pytest_configure(config):
+    from mla_course.utils import pin_float32_precision
+
+    pin_float32_precision()  # full IEEE float32, no TF32, whatever the machine's image says
     os.environ.setdefault("MLA_QUICK", "1")
     os.environ.setdefault("MPLBACKEND", "agg")
     if "MLA_DATA_DIR" not in os.environ and SHARED_MIRROR.is_dir():
