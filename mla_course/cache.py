@@ -45,6 +45,7 @@ import ast
 import dataclasses
 import functools
 import hashlib
+import inspect
 import json
 import os
 import platform
@@ -172,11 +173,21 @@ def _from_library(obj) -> bool:
     return str(Path(file).resolve()).startswith(_installed_roots())
 
 
+def _has_docstring(code: types.CodeType) -> bool:
+    """Whether the first constant of ``code`` is its docstring."""
+    if code.co_name.startswith("<"):  # lambdas, comprehensions, modules: no docstring
+        return False
+    flag = getattr(inspect, "CO_HAS_DOCSTRING", None)  # Python >= 3.14 says so
+    if flag is not None:
+        return bool(code.co_flags & flag)
+    # CPython <= 3.13: a function's first constant is its docstring, or None if it has none.
+    return bool(code.co_consts) and isinstance(code.co_consts[0], str)
+
+
 def _code(code: types.CodeType, fn_globals: dict, seen: set, out: list) -> None:
     """What a code object computes: its bytecode, constants and the globals it reads."""
     consts = list(code.co_consts)
-    # A function's docstring is its first constant (CPython <= 3.13): it does not count.
-    if code.co_name != "<module>" and consts and isinstance(consts[0], str):
+    if _has_docstring(code):  # the docstring does not count
         consts[0] = None
     out.append(("code", code.co_code.hex(), code.co_names, code.co_varnames, code.co_freevars))
     for const in consts:
@@ -232,7 +243,7 @@ def _describe(obj, fn_globals: dict, seen: set):
     if isinstance(obj, types.FunctionType):
         if _from_library(obj):
             return ["function", obj.__module__, obj.__qualname__]
-        out: list = ["function", obj.__qualname__]
+        out: list = ["function"]  # its name does not change what it computes
         _code(obj.__code__, obj.__globals__, seen, out)
         out.append(_describe(obj.__defaults__, fn_globals, seen))
         out.append(_describe(obj.__kwdefaults__, fn_globals, seen))
@@ -247,8 +258,13 @@ def _describe(obj, fn_globals: dict, seen: set):
     if isinstance(obj, type):
         if _from_library(obj):
             return ["class", obj.__module__, obj.__qualname__]
-        members = {k: v for k, v in vars(obj).items() if not k.startswith("__") or k == "__call__"}
-        return ["class", obj.__qualname__, _describe(members, fn_globals, seen)]
+        skip = ("__dict__", "__weakref__", "__module__", "__qualname__", "__doc__")
+        members = {k: v for k, v in vars(obj).items() if k not in skip}
+        return [
+            "class",
+            _describe(obj.__bases__, fn_globals, seen),
+            _describe(members, fn_globals, seen),
+        ]
     if dataclasses.is_dataclass(obj):
         fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
         return [

@@ -344,6 +344,37 @@ def test_closures_defaults_and_partials_count():
     assert cache.function_fingerprint(functools.partial(f, p=1)) != cache.function_fingerprint(
         functools.partial(f, p=2)
     )
+
+    def words(xs):
+        return [x + "a" for x in xs]  # a string constant of a comprehension counts
+
+    def other_words(xs):
+        return [x + "b" for x in xs]
+
+    assert cache.function_fingerprint(words) != cache.function_fingerprint(other_words)
+
+    def documented(xs):
+        """Counts nothing."""
+        return [x + "a" for x in xs]
+
+    def redocumented(xs):
+        """Says something else."""
+        return [x + "a" for x in xs]
+
+    assert cache.function_fingerprint(documented) == cache.function_fingerprint(redocumented)
+
+    def noise(scale):
+        class Noise:
+            def __init__(self):
+                self.scale = scale
+
+            def __call__(self, x):
+                return x * self.scale
+
+        return Noise
+
+    assert cache.function_fingerprint(noise(1)) != cache.function_fingerprint(noise(2))
+    assert cache.function_fingerprint(noise(1)()) != cache.function_fingerprint(noise(2)())
     t = torch.zeros(3)
     h = cache.function_fingerprint(lambda: t.sum())
     t[0] = 1.0
