@@ -88,6 +88,74 @@ def test_no_file_of_the_project_names_an_invented_repository():
     assert not named, f"these files name {invented}: {named}"
 
 
+_READ_CONF = textwrap.dedent("""\
+    import json, os, runpy, sys
+    out = {}
+    for name, env in json.loads(sys.argv[1]).items():
+        for var in ("MLA_SITE_URL", "MLA_REPOSITORY_URL", "GITHUB_ACTIONS", "GITHUB_REPOSITORY",
+                    "GITHUB_SERVER_URL"):
+            os.environ.pop(var, None)
+        os.environ.update(env)
+        try:
+            conf = runpy.run_path("conf.py")
+        except ValueError as err:
+            out[name] = {"error": str(err)}
+            continue
+        out[name] = {
+            "baseurl": conf["html_baseurl"],
+            "theme": conf["html_theme_options"],
+            "first_cell": conf["sphinx_gallery_conf"]["first_notebook_cell"],
+            "py_header": conf["PY_HEADER"],
+        }
+    print(json.dumps(out))
+""")
+
+
+def test_addresses_come_from_configuration_or_github_actions_never_invented():
+    cases = {
+        "none": {},
+        "actions": {
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_REPOSITORY": "Someone/deep-book",
+            "GITHUB_SERVER_URL": "https://github.example",
+        },
+        "configured": {
+            "MLA_SITE_URL": "https://book.example/c5",
+            "MLA_REPOSITORY_URL": "https://git.example/c5/",
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_REPOSITORY": "Someone/deep-book",
+        },
+        "bad": {"MLA_SITE_URL": "book.example"},
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _READ_CONF, json.dumps(cases)],
+        cwd=ROOT / "docs",
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "MLA_QUICK": "1"},
+    )
+    got = json.loads(done.stdout.splitlines()[-1])
+    wheel = "_static/wheels/mla_course-"
+    none = got["none"]
+    assert none["baseurl"] == "" and "repository_url" not in none["theme"]
+    assert not none["theme"].get("use_repository_button")
+    for text in (none["first_cell"], none["py_header"]):
+        assert "http" not in text and "pip install ." in text  # from a clone
+    actions = got["actions"]
+    assert actions["baseurl"] == "https://someone.github.io/deep-book/"
+    assert actions["theme"]["repository_url"] == "https://github.example/Someone/deep-book"
+    assert (
+        f"%pip install --quiet https://someone.github.io/deep-book/{wheel}" in actions["first_cell"]
+    )
+    assert f"pip install https://someone.github.io/deep-book/{wheel}" in actions["py_header"]
+    configured = got["configured"]
+    assert configured["baseurl"] == "https://book.example/c5/"
+    assert configured["theme"]["repository_url"] == "https://git.example/c5"
+    assert f"https://book.example/c5/{wheel}" in configured["first_cell"]
+    assert "MLA_SITE_URL='book.example'" in got["bad"]["error"]
+
+
 def test_every_gallery_page_has_an_exercise_made_from_its_solution():
     """Issue 12: each lecture section (page) ends with at least one exercise."""
     without = [s.name for s in SCRIPTS if not exercises.has_solutions(s.read_text())]
