@@ -75,7 +75,13 @@ for bn in (None, "before"):
     ax.errorbar(sizes, mean, sem, marker="o", capsize=3, label=label)
     for bs, x in zip(sizes, r, strict=True):
         if x.diverged:
-            ax.annotate(f"{x.diverged} diverged", (bs, 100 * x.mean()))
+            at, off = (bs, 100 * x.mean()), (-70, 12)
+            ax.annotate(
+                f"{x.diverged} diverged",
+                at,
+                xytext=off,
+                textcoords="offset points",
+            )
 ax.set(xscale="log", xlabel="batch size", ylabel="test accuracy (%)")
 ax.set_title(f"ReLU MLP, one epoch of {base.train_size} images (± s.e.)")
 ax.set_xticks(sizes, [str(b) for b in sizes])

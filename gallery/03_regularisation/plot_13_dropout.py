@@ -9,191 +9,177 @@ as an ensemble of networks that share their weights, which must not rely on
 any single unit. It asks what to do at test time (*Et en test ?*) and warns
 that training takes longer.
 
-We use the over-fitting setting of the previous page (500 training images, a
+We use the over-fitting setting of the previous page
+(:data:`~mla_course.config.OVERFITTING`: 500 training images, a
 784-256-256-10 ReLU network, SGD with momentum, test accuracy on the first
-2,000 test images), train with dropout rates 0, 0.2 and 0.5 on the hidden
-units, then compare the three test-time rules of the lecture numerically.
+2,000 test images) and train with dropout rates 0, 0.2 and 0.5 on the
+hidden units, over 3 seeds. The next page compares the test-time rules.
 """
 
 # %%
 # The layer
 # ---------
-# :class:`~mla_course.layers.Dropout` draws a mask of zeros and ones. In its
-# *inverted* form, the usual one and PyTorch's, the kept units are multiplied
-# by :math:`1/(1-p)` during training so that each unit keeps its expected
-# value, and the layer does nothing at test time.
+# :class:`~mla_course.layers.Dropout` draws a mask of zeros and ones. In
+# its *inverted* form, the usual one and PyTorch's, the kept units are
+# multiplied by :math:`1/(1-p)` during training so that each unit keeps
+# its expected value, and the layer does nothing at test time. The module
+# calls this function of the package:
 import torch
+from torch import nn
 
 from mla_course import plots
-from mla_course.layers import Dropout
-from mla_course.utils import get_device, pick
+from mla_course.claims import check, check_order, check_within_noise
+from mla_course.layers import Dropout, dropout
+from mla_course.source import show_source
+from mla_course.utils import get_device, pick, seed_everything
 
 plots.use_style()
 device = get_device()
+show_source(dropout)
+
+# %%
+# On 100,000 units equal to 1, with :math:`p = 0.5`:
 layer = Dropout(0.5, generator=torch.Generator().manual_seed(0))
 h = torch.ones(100_000)  # (units,)
 out = layer(h)
-print(layer)
-print(
-    f"share zeroed {(out == 0).float().mean():.3f}, kept units become {out.max():.1f}, "
-    f"mean {h.mean():.3f} -> {out.mean():.3f}; in eval mode: {layer.eval()(h).mean():.3f}"
+zeroed = (out == 0).float().mean().item()
+check(
+    "about half the units are zeroed (within 4 binomial std)",
+    abs(zeroed - 0.5) < 4 * (0.25 / len(h)) ** 0.5,
+    measured=f"share zeroed {zeroed:.4f}",
+)
+check(
+    "the kept units become 1 / (1 - p) = 2 and the layer is the identity "
+    "in evaluation mode",
+    set(out.unique().tolist()) == {0.0, 2.0}
+    and torch.equal(layer.eval()(h), h),
+    measured=f"values {sorted(out.unique().tolist())}, "
+    f"eval mean {layer.eval()(h).mean():.3f}",
 )
 
 # %%
 # Dropout against over-fitting
 # ----------------------------
 # The same network and budget with dropout after each hidden layer.
-from mla_course.experiments import OVERFITTING, sweep
+from mla_course.config import OVERFITTING
+from mla_course.runs import sweep
 
 base = OVERFITTING.replace(epochs=pick(full=OVERFITTING.epochs, quick_value=5))
 rates = (0.0, 0.2, 0.5)
-table = sweep(
-    {f"p={p}": base.replace(dropout=p) for p in rates},
-    seeds=range(pick(full=2, quick_value=1)),
-    device=device,
-)
+table = sweep({f"p={p}": base.replace(dropout=p) for p in rates})
 table
 
 # %%
-# With dropout the training loss falls more slowly: the network cannot learn
-# each image by heart as easily when units go missing at random. The figure
-# and the table show what it buys on the test set. On so few images, dropout
-# alone does not stop the test loss from climbing back after its minimum (the
-# network still grows over-confident); compare with the penalties of the
-# previous page, and combine them in the final exercise.
+# With dropout the training loss falls more slowly: the network cannot
+# learn each image by heart as easily when units go missing at random
+# (*temps d'apprentissage augmenté*). On the test set a light dropout,
+# :math:`p = 0.2`, gains accuracy; :math:`p = 0.5` is within noise of no
+# dropout at this budget. On so few images, dropout alone does not stop
+# the test loss from climbing back after its minimum (the network still
+# grows over-confident); compare with the penalties of the previous page.
 import matplotlib.pyplot as plt
 
 axes = plots.plot_table_curves(table)
 axes[2].set_ylim(bottom=60)
 plt.show()
-
-# %%
-# *Temps d'apprentissage augmenté (+ d'epochs nécessaires)*: the number of
-# epochs each network needs to fit its training set, and to reach its lowest
-# test loss.
-for label, result in table.items():
-    train_acc, _ = result.curve("train_acc")
-    test_loss, _ = result.curve("test_loss")
-    fitted = (train_acc >= 0.99).nonzero()
-    fit_epoch = f"at epoch {int(fitted[0]) + 1}" if len(fitted) else "not within the budget"
-    print(
-        f"{label}: 99% training accuracy {fit_epoch}; "
-        f"lowest test loss at epoch {int(test_loss.argmin()) + 1}"
-    )
-
-# %%
-# Et en test ?
-# ------------
-# At test time the network is a random function :math:`f(x, z; \theta)` of
-# the mask :math:`z`. We want the average,
-# :math:`\hat y = \mathbb{E}_z[f(x, z; \theta)]`, not one random draw. Three
-# ways to get it:
-#
-# 1. Monte-Carlo: average the predicted probabilities over many random masks
-#    (:func:`~mla_course.layers.mc_dropout_predict`, :cite:p:`gal2016dropout`);
-# 2. the original rule: no scaling in training, multiply the activations by
-#    the keep probability :math:`1-p` at test time (``Dropout(p, inverted=False)``);
-# 3. inverted dropout: scale by :math:`1/(1-p)` in training, nothing at test.
-#
-# Rules 2 and 3 replace the average by a single pass, an approximation that is
-# exact for a linear network. We train one network each way, with the
-# from-scratch layer, and also show what happens if one forgets to scale.
-import functools
-
-from mla_course.experiments import load_data
-from mla_course.layers import mc_dropout_predict
-from mla_course.models import MLP
-from mla_course.train import fit, predict
-
-p = 0.5
-(X, y), (X_test, y_test) = load_data(base, device)
-nets = {}
-for inverted in (True, False):
-    torch.manual_seed(0)
-    nets[inverted] = MLP(
-        base.sizes, "relu", dropout=p, dropout_layer=functools.partial(Dropout, inverted=inverted)
-    ).to(device)
-    optimizer = torch.optim.SGD(nets[inverted].parameters(), lr=base.lr, momentum=0.9)
-    fit(nets[inverted], optimizer, (X, y), (X_test, y_test), epochs=base.epochs)
-
-
-def scores(probs):
-    """Test accuracy and cross-entropy of predicted probabilities ``(n, 10)``."""
-    nll = -torch.log(probs[torch.arange(len(y_test)), y_test].clamp_min(1e-12)).mean()
-    return (probs.argmax(1) == y_test).float().mean().item(), nll.item()
-
-
-def one_pass(net):
-    return scores(torch.softmax(predict(net, X_test), 1))
-
-
-rules = {
-    "inverted dropout, one pass": one_pass(nets[True]),
-    "original rule, x (1 - p) at test": one_pass(nets[False]),
+epoch = 5  # early in training (the last epoch in quick mode)
+early = {
+    k: [h.train_loss[epoch - 1] for h in r.histories] for k, r in table.items()
 }
-for m in nets[False].modules():  # forget the test-time scaling: activations 1/(1-p) too large
-    if isinstance(m, Dropout):
-        m.inverted = True  # in evaluation mode an inverted layer is the identity
-rules["original rule, scaling forgotten"] = one_pass(nets[False])
-torch.manual_seed(0)
-n_samples = pick(full=[1, 3, 10, 30, 100], quick_value=[1, 10])
-mc = {n: scores(mc_dropout_predict(nets[True], X_test, n)) for n in n_samples}
-rules |= {f"Monte-Carlo, {n} masks": v for n, v in mc.items()}
-for rule, (acc, loss) in rules.items():
-    print(f"{rule:>34}: test accuracy {100 * acc:.2f}%, test loss {loss:.3f}")
-
-# %%
-# On the inverted network, one mask is a poor prediction and a few dozen masks
-# match the accuracy of the one-pass rule, which costs a single forward pass:
-# this is why inverted dropout is the default. The loss tells more: the
-# single pass averages the *scores* (for a linear network that is exact), the
-# Monte-Carlo estimate averages the *probabilities*, the lecture's
-# :math:`\mathbb{E}_z[f(x, z; \theta)]`, and it is better calibrated.
-#
-# The two one-pass rules compute the same kind of average; their networks
-# differ because training without the :math:`1/(1-p)` factor is training with
-# smaller activations, in effect another step size. Forgetting the scaling
-# makes every activation :math:`1/(1-p)` times too large: in a ReLU network
-# the ranking of the classes moves little but the probabilities become
-# over-confident, which the loss shows.
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-for ax, i, label in zip(axes, (0, 1), ("test accuracy (%)", "test loss"), strict=True):
-    scale = 100 if i == 0 else 1
-    ax.plot(
-        n_samples, [scale * mc[n][i] for n in n_samples], marker="o", label="Monte-Carlo average"
-    )
-    ax.axhline(
-        scale * rules["inverted dropout, one pass"][i],
-        color=plots.OKABE_ITO[1],
-        ls="--",
-        label="inverted dropout, one pass",
-    )
-    ax.set(
-        xscale="log",
-        xlabel="number of random masks averaged",
-        ylabel=label,
-        title=f"{label.capitalize()}, network trained with p = {p}",
-    )
-    ax.legend()
-plt.show()
-probs_one_pass = torch.softmax(predict(nets[True], X_test), 1)
-probs_mc = mc_dropout_predict(nets[True], X_test, max(n_samples))
-print(
-    f"mean |MC - one pass| over the probabilities: {(probs_mc - probs_one_pass).abs().mean():.4f}"
+check_order(
+    f"p = 0.5 has a higher training loss than p = 0 after {epoch} epochs",
+    early["p=0.5"],
+    early["p=0.0"],
+    metric="train_loss",
+)
+check_order(
+    "p = 0.2 ends with a higher test accuracy than no dropout",
+    table["p=0.2"],
+    table["p=0.0"],
+    full_only=True,
+)
+check_within_noise(
+    "p = 0.5 and no dropout end within noise in test accuracy",
+    table["p=0.5"],
+    table["p=0.0"],
+    full_only=True,
+)
+curve, _ = table["p=0.5"].curve("test_loss")
+check(
+    "with p = 0.5 the test loss still climbs back after its minimum",
+    curve[-1] - curve.min() > 0.05,
+    measured=f"last minus lowest test loss {curve[-1] - curve.min():.3f}",
+    full_only=True,
 )
 
 # %%
 # What to remember
 # ----------------
-# * Dropout zeroes random units at every step; the network cannot rely on any
-#   one of them, which limits over-fitting, at the price of more epochs.
-# * At test time use the expected network: inverted dropout (scale during
-#   training) gives it in one pass; Monte-Carlo averaging gives it by sampling,
-#   with an uncertainty estimate as a bonus.
+# * Dropout zeroes random units at every step; the network cannot rely on
+#   any one of them, which limits over-fitting, at the price of more
+#   epochs.
+# * On 500 images a light dropout raises the test accuracy, yet the test
+#   loss still climbs back: it does not replace a norm penalty. The next
+#   page asks what to do at test time.
 #
 # Further reading
 # ---------------
-# :cite:p:`srivastava2014dropout`, Monte-Carlo dropout :cite:p:`gal2016dropout`,
-# and chapter 7.12 of :cite:p:`goodfellow2016deep`.
+# :cite:p:`srivastava2014dropout` and chapter 7.12 of
+# :cite:p:`goodfellow2016deep`.
+#
+# Exercises
+# ---------
+#
+# **Exercise 1.** *Force le réseau à être moins sensible au bruit*: predict
+# first. At test time, zero half of the hidden units at random (and double
+# the others) in the networks of the table trained with :math:`p = 0` and
+# with :math:`p = 0.5`. Which one loses more accuracy? The helper below
+# applies such a mask; :func:`~mla_course.runs.train_network` gives back
+# the networks of the table.
+from mla_course.runs import load_data, train_network
+from mla_course.train import predict
+
+_, (X_test, y_test) = load_data(base)
+
+
+@torch.no_grad()
+def accuracy_with_noise(model, generator):
+    """Test accuracy with half the hidden units zeroed, the rest doubled."""
+
+    def drop(module, inputs, out):
+        keep = torch.rand(out.shape, generator=generator) < 0.5
+        return out * keep.to(out.device) * 2
+
+    hooks = [
+        m.register_forward_hook(drop)
+        for m in model.modules()
+        if isinstance(m, nn.ReLU)
+    ]
+    acc = (predict(model, X_test).argmax(1) == y_test).float().mean().item()
+    for hook in hooks:
+        hook.remove()
+    return acc
+
+
+# %% [solution]
+# **Solution.** The network trained without dropout has never seen a unit
+# go missing and loses more (averaged over 5 random masks per network):
+# dropout taught the other one not to rely on any single unit.
+loss_of = {}
+for k in ("p=0.0", "p=0.5"):
+    loss_of[k] = []
+    for seed in table[k].seeds:
+        _, model = train_network(table[k].config, seed)
+        clean = (predict(model, X_test).argmax(1) == y_test).float().mean()
+        gen = seed_everything(seed)
+        noisy = sum(accuracy_with_noise(model, gen) for _ in range(5)) / 5
+        loss_of[k].append(clean.item() - noisy)
+    print(f"{k}: accuracy lost per seed", [f"{v:.1%}" for v in loss_of[k]])
+check_order(
+    "the network trained without dropout loses more accuracy",
+    loss_of["p=0.0"],
+    loss_of["p=0.5"],
+    metric="test_acc",
+)
 
 # sphinx_gallery_thumbnail_number = 1
