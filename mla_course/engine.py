@@ -13,7 +13,7 @@ CUDA graph and replayed, which removes the launch overhead too.
 It computes the same thing as the plain loop (:func:`mla_course.train.fit`):
 
 * the initial weights are taken from the models it is given (build them with
-  the package's ``build``, which seeds then constructs);
+  :func:`mla_course.runs.build`, which seeds then constructs);
 * each network sees its own mini-batches, in the order of
   ``torch.randperm(n, generator=torch.Generator().manual_seed(seed))`` drawn
   once per epoch, last partial batch kept (:func:`mla_course.data.iterate_batches`);
@@ -285,11 +285,19 @@ def _shared_or_stacked(name: str, values: list, like: Tensor):
     return torch.tensor(values, dtype=like.dtype, device=like.device).view(-1, 1, 1)
 
 
+# On the CPU the update runs on slices of at most this many numbers: a temporary of the
+# update (``lr * g``...) then stays small, where one over a whole stack of hundreds of
+# networks would be a fresh block of memory from the system at every step, and slow.
+_CPU_SLICE = 1 << 18
+
+
 class _Group:
     """Networks ``start:stop`` of the stack, trained by one optimiser of :mod:`mla_course.optim`.
 
     ``hypers`` has one dict per network (from :func:`mla_course.optim.hyper_parameters`);
-    ``state[j]`` holds the state tensors of parameter ``j`` for these networks.
+    ``state[j]`` holds the state tensors of parameter ``j`` for these networks, and
+    ``slices[j]`` the ``(start, stop, state, hypers)`` of each slice of networks that one
+    call of the update function takes (the whole group on a GPU).
     """
 
     def __init__(self, name: str, start: int, stop: int, hypers: list[dict], params: list[Tensor]):
@@ -302,6 +310,25 @@ class _Group:
         self.state = [
             {s: torch.zeros_like(p[start:stop]) for s in self.cls.state_names} for p in params
         ]
+        self.slices = []
+        for p, state in zip(params, self.state, strict=True):
+            per_network = p[0].numel()
+            rows = stop - start
+            if p.device.type == "cpu":
+                rows = max(1, min(rows, _CPU_SLICE // per_network))
+            self.slices.append(
+                [
+                    (a, min(a + rows, stop), *self._part(state, a - start, a - start + rows))
+                    for a in range(start, stop, rows)
+                ]
+            )
+
+    def _part(self, state: dict, a: int, b: int) -> tuple[dict, dict]:
+        """The state and hyper-parameters of networks ``a:b`` of the group."""
+        hypers = {k: v[a:b] if isinstance(v, Tensor) else v for k, v in self.hypers.items()}
+        wd = self.weight_decay
+        hypers["weight_decay"] = wd[a:b] if isinstance(wd, Tensor) else wd
+        return {k: t[a:b] for k, t in state.items()}, hypers
 
 
 class StackedOptimizer:
@@ -343,14 +370,16 @@ class StackedOptimizer:
         self.t_tensor.add_(1)
         t = self.t_tensor if self.tensor_step else self.t
         for group in self.groups:
-            a, b, wd = group.start, group.stop, group.weight_decay
             update = optim_lib.update_function(group.cls.rule)  # at each step: edits are seen
             steps = {"t": t} if group.cls.counts_steps else {}
-            for p, g, state in zip(self.params, grads, group.state, strict=True):
-                p, g = p[a:b], g[a:b]
-                if isinstance(wd, Tensor) or wd != 0:
-                    g = optim_lib.add_weight_decay(g, p, wd)
-                update(p, g, **state, **steps, **group.hypers)
+            for p, g, slices in zip(self.params, grads, group.slices, strict=True):
+                for a, b, state, hypers in slices:
+                    hypers = dict(hypers)
+                    wd = hypers.pop("weight_decay")
+                    gs = g[a:b]
+                    if isinstance(wd, Tensor) or wd != 0:
+                        gs = optim_lib.add_weight_decay(gs, p[a:b], wd)
+                    update(p[a:b], gs, **state, **steps, **hypers)
 
     def __repr__(self) -> str:
         parts = [f"{g.name}[{g.start}:{g.stop}]" for g in self.groups]

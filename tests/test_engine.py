@@ -120,7 +120,12 @@ SPECS = [
 ]
 
 
-def test_batched_equals_the_plain_loop(small):
+@pytest.mark.parametrize("cpu_slice", [None, 20_000])
+def test_batched_equals_the_plain_loop(small, cpu_slice, monkeypatch):
+    """``cpu_slice=20_000``: the update runs on slices of one or a few networks (the
+    first layer of one network holds 18,816 weights), as it does in large sweeps."""
+    if cpu_slice is not None:
+        monkeypatch.setattr(engine, "_CPU_SLICE", cpu_slice)
     epochs, batch_size = 3, 16  # 63 steps per epoch (the last one partial): 189 steps
     histories = _batched(small, SPECS, epochs, batch_size)
     for spec, h in zip(SPECS, histories, strict=True):
