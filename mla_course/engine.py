@@ -296,8 +296,8 @@ class _Group:
 
     ``hypers`` has one dict per network (from :func:`mla_course.optim.hyper_parameters`);
     ``state[j]`` holds the state tensors of parameter ``j`` for these networks, and
-    ``slices[j]`` the ``(start, stop, state, hypers)`` of each slice of networks that one
-    call of the update function takes (the whole group on a GPU).
+    ``slices[j]`` the ``(start, stop, state, hypers, weight_decay)`` of each slice of
+    networks that one call of the update function takes (the whole group on a GPU).
     """
 
     def __init__(self, name: str, start: int, stop: int, hypers: list[dict], params: list[Tensor]):
@@ -323,12 +323,11 @@ class _Group:
                 ]
             )
 
-    def _part(self, state: dict, a: int, b: int) -> tuple[dict, dict]:
-        """The state and hyper-parameters of networks ``a:b`` of the group."""
+    def _part(self, state: dict, a: int, b: int) -> tuple[dict, dict, object]:
+        """The state, hyper-parameters and weight decay of networks ``a:b`` of the group."""
         hypers = {k: v[a:b] if isinstance(v, Tensor) else v for k, v in self.hypers.items()}
-        wd = self.weight_decay
-        hypers["weight_decay"] = wd[a:b] if isinstance(wd, Tensor) else wd
-        return {k: t[a:b] for k, t in state.items()}, hypers
+        wd = self.weight_decay[a:b] if isinstance(self.weight_decay, Tensor) else self.weight_decay
+        return {k: t[a:b] for k, t in state.items()}, hypers, wd
 
 
 class StackedOptimizer:
@@ -373,9 +372,7 @@ class StackedOptimizer:
             update = optim_lib.update_function(group.cls.rule)  # at each step: edits are seen
             steps = {"t": t} if group.cls.counts_steps else {}
             for p, g, slices in zip(self.params, grads, group.slices, strict=True):
-                for a, b, state, hypers in slices:
-                    hypers = dict(hypers)
-                    wd = hypers.pop("weight_decay")
+                for a, b, state, hypers, wd in slices:
                     gs = g[a:b]
                     if isinstance(wd, Tensor) or wd != 0:
                         gs = optim_lib.add_weight_decay(gs, p[a:b], wd)
