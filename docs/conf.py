@@ -246,6 +246,17 @@ def offline_execution_times(app, docname, source):
     source[0] = text
 
 
+def _reexported(module_name: str) -> dict[str, str]:
+    """The names of ``__all__`` that the module imports from another one: name -> its home."""
+    module = importlib.import_module(module_name)
+    homes = {}
+    for name in getattr(module, "__all__", ()):
+        home = getattr(getattr(module, name), "__module__", None)
+        if isinstance(home, str) and home != module_name and home.startswith("mla_course."):
+            homes[name] = home
+    return homes
+
+
 def write_api_pages(app):
     """One page per module of ``mla_course`` (generated, so a new module is documented at once)."""
     out = HERE / "api"
@@ -260,8 +271,18 @@ def write_api_pages(app):
         full = f"mla_course.{name}"
         # Sphinx-Gallery records the functions and classes a page uses, not the module:
         # the mini-gallery lists the pages that use any of them.
+        # A name re-exported from another module is documented once, in its home module:
+        # a second entry would take the source's "[docs]" link to an anchor that is not there.
+        others = _reexported(full)
+        automodule = f".. automodule:: {full}\n"
+        if others:
+            automodule += f"   :exclude-members: {', '.join(sorted(others))}\n\n"
+            automodule += "Also importable from here: " + ", ".join(
+                f":obj:`~{home}.{n}`" for n, home in sorted(others.items())
+            )
+            automodule += ".\n"
         text = (
-            f"{full}\n{'=' * len(full)}\n\n.. automodule:: {full}\n\n"
+            f"{full}\n{'=' * len(full)}\n\n{automodule}\n"
             f".. minigallery:: {' '.join(_public_names(full))}\n"
             f"   :add-heading: Pages of the book that use {full}\n"
         )
