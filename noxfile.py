@@ -6,6 +6,7 @@ Dependencies are declared once, in the dependency groups of ``pyproject.toml``.
 import json
 import os
 import shutil
+import socket
 from pathlib import Path
 
 import nox
@@ -28,10 +29,13 @@ def install(session: nox.Session, *groups: str, package: bool = True) -> None:
     session.install(*(["-e", "."] if package else []), *deps)
 
 
-def build_docs(session: nox.Session, *, quick: bool) -> None:
+def build_docs(session: nox.Session, *, quick: bool, site_url: str | None = None) -> None:
+    """sphinx-build the book; ``site_url`` overrides ``MLA_SITE_URL`` (docs/conf.py)."""
     for path in GENERATED:
         shutil.rmtree(ROOT / path, ignore_errors=True)
     env = {"MLA_QUICK": "1" if quick else "0", "MPLBACKEND": "agg", **THREADS}
+    if site_url:
+        env["MLA_SITE_URL"] = site_url
     session.run(
         "sphinx-build",
         "-W",
@@ -71,22 +75,33 @@ def docs_quick(session: nox.Session) -> None:
 def docs_check(session: nox.Session) -> None:
     """Build the quick book, then check it as a reader meets it, in headless Chromium.
 
-    Every page opened (no console error, every image loaded, every internal link resolved),
-    the downloads' notebooks run, screenshots in docs/_build/screenshots. Needs Debian's
-    ``chromium``. ``MLA_BUILT_HTML=docs/_build/html`` checks an existing build instead.
+    Every page opened (no console error, every image loaded, every internal link resolved,
+    no code wider than its box), the downloads' notebooks run, one of them in a fresh
+    environment that installs the package from the served site; screenshots in
+    docs/_build/screenshots. Needs Debian's ``chromium``. ``MLA_BUILT_HTML=docs/_build/html``
+    checks an existing build instead, quick or full (the fresh-environment test then runs
+    only if that build was made for ``http://127.0.0.1:<MLA_TEST_SITE_PORT>/``).
     """
     install(session, "docs", "test")
     html = os.environ.get("MLA_BUILT_HTML")
+    extra = {}
     if not html:
-        build_docs(session, quick=True)
+        # Built for the local address it is served at, so its notebooks install from it.
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        build_docs(session, quick=True, site_url=f"http://127.0.0.1:{port}/")
         html = "docs/_build/html"
+        extra["MLA_TEST_SITE_PORT"] = str(port)
     shots = ROOT / "docs/_build/screenshots"
     session.run(
         "pytest",
         "tests/test_docs.py",
         "tests/test_browser.py",
         "tests/test_notebooks.py",
+        "tests/test_reader.py",
         env={
+            **extra,
             "MLA_BUILT_HTML": html,
             "MLA_SCREENSHOTS": str(shots),
             "MLA_REQUIRE_BROWSER": "1",
