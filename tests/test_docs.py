@@ -77,8 +77,10 @@ def test_the_site_carries_the_package_and_every_download_says_how_to_install_it(
         urls = re.findall(r"%pip install --quiet (\S+)", first)
         assert urls == [] or (len(urls) == 1 and urls[0].endswith(f"/_static/wheels/{WHEEL}"))
         assert urls or "pip install" in first, f"{script.stem}.ipynb: no install command"
-        head = _download(built_docs, f"{script.stem}.py").read_text().splitlines()[:3]
+        text = _download(built_docs, f"{script.stem}.py").read_text()
+        head = text.splitlines()[:3]
         assert head[0].startswith("# This script needs the mla_course package"), head
+        assert text.count("# This script needs") == 1, f"{script.stem}.py: header repeated"
         assert any("pip install" in line for line in head), head
         if urls:
             assert any(urls[0] in line for line in head), head
