@@ -32,6 +32,7 @@ import math
 import os
 import statistics
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,6 +47,7 @@ __all__ = [
 ]
 
 MIN_SEEDS = 3  # fewer seeds give no usable estimate of the noise
+WIDTH = 77  # the printed line fits the book's output column
 CLAIMS_DIR = "MLA_CLAIMS_DIR"
 
 
@@ -72,6 +74,10 @@ def _record(statement: str, measured: str, status: str) -> None:
         f.write(line + "\n")
 
 
+def _print(line: str) -> None:
+    print(textwrap.fill(line, WIDTH, subsequent_indent="    ", break_on_hyphens=False))
+
+
 def check(statement: str, ok: bool, *, measured: str, full_only: bool = False) -> None:
     """Check the claim ``statement``: ``ok`` must be true of this build's ``measured`` value.
 
@@ -83,13 +89,13 @@ def check(statement: str, ok: bool, *, measured: str, full_only: bool = False) -
     if not isinstance(measured, str):
         raise TypeError(f"measured={measured!r}: expected a string saying what was measured")
     if full_only and quick():
-        print(f"[claim skipped in quick mode] {statement} (measured: {measured})")
+        _print(f"[claim skipped in quick mode] {statement} (measured: {measured})")
         _record(statement, measured, "skipped (quick mode)")
         return
     if not ok:
         _record(statement, measured, "FAILED")
         raise ClaimFailed(f"{_page().name}: the claim {statement!r} is false: measured {measured}")
-    print(f"[claim checked] {statement} (measured: {measured})")
+    _print(f"[claim checked] {statement} (measured: {measured})")
     _record(statement, measured, "checked")
 
 

@@ -30,6 +30,9 @@ def test_a_true_claim_is_printed_and_recorded(record, capsys):
     two, one = 2, 1
     check("two is more than one", two > one, measured="2 vs 1")
     assert "[claim checked] two is more than one (measured: 2 vs 1)" in capsys.readouterr().out
+    check("a long claim " * 10, True, measured="x")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) > 1 and max(map(len, lines)) <= claims.WIDTH
     assert record() == [
         {
             "page": str(Path(sys.argv[0]).resolve()),
