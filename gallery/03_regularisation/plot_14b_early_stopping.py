@@ -1,0 +1,232 @@
+"""
+Early stopping: choosing the number of epochs on a validation split
+===================================================================
+
+The last item of the lecture's *autres méthodes de régularisation*: *early
+stopping* :cite:p:`prechelt1998early`. Stop training when the loss on data
+the network does not train on stops improving, and keep the weights of the
+best epoch. When should the over-fitting network of the previous pages stop,
+and what does stopping buy on the test set?
+
+The setting is :data:`~mla_course.config.OVERFITTING` (500 training images, a
+784-256-256-10 ReLU network, 40 epochs), with the *last* 2,000 training
+images held out as a validation split: ``Config(holdout=2000,
+evaluate_on="validation")`` reports its ``test_*`` metrics on them. Every
+choice is made there; the test set (the first 2,000 test images) is read
+once, at the end. Choosing the epoch on the test set would make the test
+score optimistic.
+"""
+
+# %%
+# The validation curves
+# ---------------------
+# Three seeds of the network, measured on the validation split after every
+# epoch.
+import math
+import statistics
+
+import matplotlib.pyplot as plt
+
+from mla_course import plots
+from mla_course.claims import check
+from mla_course.config import OVERFITTING
+from mla_course.runs import sweep
+from mla_course.utils import pick
+
+plots.use_style()
+seeds = (0, 1, 2)
+base = OVERFITTING.replace(
+    epochs=pick(full=OVERFITTING.epochs, quick_value=6),
+    holdout=2000,
+    evaluate_on="validation",
+)
+validation = sweep({"validation": base}, seeds=seeds)["validation"]
+loss, _ = validation.curve("test_loss")  # on the validation split
+acc, _ = validation.curve("test_acc")
+best_loss, best_acc = int(loss.argmin()) + 1, int(acc.argmax()) + 1
+print(
+    f"lowest validation loss at epoch {best_loss}, "
+    f"highest validation accuracy at epoch {best_acc}"
+)
+
+# %%
+# The validation loss falls for a few epochs, then rises for good: the
+# network learns its 500 images by heart and grows over-confident on the
+# others. The accuracy does not fall with it: it peaks later, while the loss
+# rises, because a confident mistake costs much more loss than a confident
+# right answer gains.
+check(
+    "the validation loss ends over 15 % above its minimum",
+    loss[-1] > 1.15 * loss.min(),
+    measured=f"minimum {loss.min():.3f} at epoch {best_loss}, "
+    f"last {loss[-1]:.3f}",
+    full_only=True,
+)
+check(
+    "the validation loss is lowest in the first quarter of training",
+    best_loss <= base.epochs // 4,
+    measured=f"epoch {best_loss} of {base.epochs}",
+    full_only=True,
+)
+check(
+    "the validation accuracy peaks after the loss does",
+    best_acc > best_loss,
+    measured=f"epochs {best_acc} and {best_loss}",
+    full_only=True,
+)
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
+epochs = range(1, base.epochs + 1)
+ax1.plot(epochs, loss, marker=".")
+ax2.plot(epochs, 100 * acc, marker=".")
+for ax, best in ((ax1, best_loss), (ax2, best_acc)):
+    ax.axvline(best, color="gray", ls="--", lw=1, label=f"best: {best}")
+    ax.set(xlabel="epoch")
+    ax.legend()
+ax1.set(ylabel="validation loss", title="Loss (mean of 3 seeds)")
+ax2.set(ylabel="validation accuracy (%)", title="Accuracy (mean of 3 seeds)")
+plt.show()
+
+# %%
+# The rule, from the package
+# --------------------------
+# :class:`~mla_course.regularization.EarlyStopping` is called by the training
+# loop after each epoch. It keeps a copy of the weights whenever the
+# monitored value improves, and stops after ``patience`` epochs without
+# improvement, loading the best weights back.
+from mla_course.regularization import EarlyStopping
+from mla_course.source import show_source
+
+show_source(EarlyStopping.__call__)
+
+# %%
+# Stopping, then reading the test set once
+# ----------------------------------------
+# The loop is the lesson here, so we train with :func:`~mla_course.train.fit`
+# and the stopper as its ``on_epoch_end``; :func:`~mla_course.runs.build`
+# gives the network and optimiser a sweep would start from. We stop on the
+# validation loss, or on the validation accuracy, with a patience of 5.
+from mla_course.runs import build, load_data
+from mla_course.train import evaluate, fit
+from mla_course.utils import shifted_seed
+
+train, val = load_data(base)
+_, test = load_data(base.replace(evaluate_on="test"))
+stopped = {"validation loss": [], "validation accuracy": []}
+for seed in seeds:
+    for watch, monitor in zip(stopped, ("test_loss", "test_acc"), strict=True):
+        stopper = EarlyStopping(
+            patience=pick(full=5, quick_value=2), monitor=monitor
+        )  # fit's "test": validation
+        model, optimizer = build(base, seed)
+        history = fit(
+            model,
+            optimizer,
+            train,
+            val,
+            epochs=base.epochs,
+            seed=shifted_seed(seed),
+            on_epoch_end=stopper,
+        )
+        if stopper.stopped_epoch is None:  # the budget ran out first
+            stopper.restore(model)
+        test_loss, test_acc = evaluate(model, [test])
+        stopped[watch].append((history.epochs, test_loss, test_acc))
+        print(
+            f"seed {seed}, watching the {watch}: kept epoch "
+            f"{stopper.best_epoch}, test loss {test_loss:.3f}, "
+            f"test accuracy {100 * test_acc:.2f} %"
+        )
+
+# %%
+# Against the full budget, on the same test images (the same three seeds,
+# trained for all the epochs): stopping at the lowest validation loss gives
+# a lower test loss, in a fraction of the epochs, but no higher accuracy.
+# Stopping on the validation accuracy keeps the accuracy of the full run.
+# The quantity early stopping watches matters: watch the one you care about.
+from mla_course.claims import check_order, check_within_noise
+
+full = sweep({"all": base.replace(evaluate_on="test")}, seeds=seeds)["all"]
+by_loss, by_acc = (list(zip(*stopped[k], strict=True)) for k in stopped)
+rows = {"all epochs": (full.values("test_loss"), full.values("test_acc"))}
+rows |= {f"stop on the {k}": zip(*v, strict=True) for k, v in stopped.items()}
+for label, (*_, losses, accs) in rows.items():
+    m, sd = statistics.mean, statistics.stdev
+    print(
+        f"{label:>31}: test loss {m(losses):.3f} ± {sd(losses):.3f}, "
+        f"test accuracy {100 * m(accs):.2f} ± {100 * sd(accs):.2f} %"
+    )
+check(
+    "stopping on the loss ends training in the first half of the budget",
+    max(by_loss[0]) <= base.epochs // 2,
+    measured=f"stopped after {by_loss[0]} epochs",
+    full_only=True,
+)
+check_order(
+    "stopping on the loss gives a lower test loss",
+    full,
+    by_loss[1],
+    metric="test_loss",
+    full_only=True,
+)
+gain = statistics.mean(by_loss[2]) - full.mean()
+se = math.hypot(full.sem(), statistics.stdev(by_loss[2]) / math.sqrt(3))
+check(
+    "stopping on the loss gives no measurable gain in accuracy",
+    gain < 2 * se,
+    measured=f"gain {100 * gain:+.2f} ± {100 * se:.2f} points (s.e.)",
+    full_only=True,
+)
+check_within_noise(
+    "stopping on the accuracy: accuracy within noise of the full run",
+    by_acc[2],
+    full,
+    full_only=True,
+)
+
+# %%
+# What to remember
+# ----------------
+# * Early stopping chooses the number of epochs on a validation split, never
+#   on the test set, and keeps the weights of the best epoch.
+# * The validation loss and the validation accuracy do not peak together:
+#   an over-fitting network grows over-confident before it grows wrong.
+# * It is cheap (training ends early) and combines with every other
+#   regulariser.
+#
+# Further reading
+# ---------------
+# :cite:t:`prechelt1998early`; section 7.8 of :cite:p:`goodfellow2016deep`.
+
+# %%
+# Exercises
+# ---------
+#
+# **Exercise 1.** Predict first: with the shifts and rotations of the
+# previous page (``augment="shift_rotate"``), does the validation loss reach
+# its minimum earlier or later than without, and is that minimum lower? Then
+# train it and look at its curve.
+shifted = base.replace(
+    augment="shift_rotate",
+    augment_kwargs={"max_shift": 2.0, "max_degrees": 15.0},
+)
+
+# %% [solution]
+# **Solution.** Later, and lower: every epoch brings new variants of the 500
+# images, so the network takes far longer to learn them by heart, and early
+# stopping has less to save.
+aug_loss, _ = sweep({"aug": shifted}, seeds=seeds)["aug"].curve("test_loss")
+aug_best = int(aug_loss.argmin()) + 1
+check(
+    "with augmentation the validation loss is lowest later",
+    aug_best > best_loss,
+    measured=f"epoch {aug_best}, against {best_loss} without",
+    full_only=True,
+)
+check(
+    "with augmentation its minimum is lower",
+    aug_loss.min() < loss.min(),
+    measured=f"{aug_loss.min():.3f}, against {loss.min():.3f} without",
+    full_only=True,
+)
+
+# sphinx_gallery_thumbnail_number = 1
