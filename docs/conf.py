@@ -29,7 +29,7 @@ import torch
 from sphinx_gallery.sorting import ExplicitOrder
 
 import mla_course
-from mla_course.utils import get_device, quick
+from mla_course.utils import float32_matmul_precision, get_device, quick
 
 HERE = Path(__file__).parent
 ROOT = HERE.resolve().parent
@@ -143,7 +143,10 @@ def _device_line() -> str:
         if device.type == "cuda"
         else platform.processor() or platform.machine()
     )
-    return f"{device.type.upper()} ({name}), torch {torch.__version__}, {os.cpu_count()} CPU cores"
+    return (
+        f"{device.type.upper()} ({name}), torch {torch.__version__}, "
+        f"{os.cpu_count()} CPU cores, float32 matmul {float32_matmul_precision()}"
+    )
 
 
 rst_prolog = f"""
