@@ -11,10 +11,9 @@ learning* of layer :math:`l` is :math:`\|\partial C / \partial b^l\|`, the
 norm of the gradient of the cost averaged over the first 1,000 training
 images (:func:`mla_course.diagnostics.learning_speed`).
 
-We reproduce his measurement in his own setting, with his published values
-beside ours, then make it with PyTorch's defaults and explain, one change at
-a time, why the numbers differ. Everything is measured at initialisation,
-over 10 random initialisations, so the page runs in seconds. *Why* the
+We reproduce his measurement in his setting, beside his published values,
+then with PyTorch's defaults, and explain the difference one change at a
+time; all at initialisation, over 10 random initialisations. *Why* the
 gradient shrinks is the :doc:`next page <plot_01b_unstable_gradient>`.
 """
 
@@ -44,6 +43,9 @@ plots.use_style()
 raw, y = load_tensors("mnist", "train", limit=1000, normalize=False)
 normalised, _ = load_tensors("mnist", "train", limit=1000)
 depths, seeds = (2, 3, 4), range(10)
+
+# %%
+# His cost, his network (or PyTorch's defaults), and the measurement.
 
 
 def sigmoid_cross_entropy(scores, y):
@@ -228,9 +230,7 @@ check("the softmax makes the output gradient 5 times smaller or more",
 #   layer after layer towards the input; Nielsen's published values are
 #   reproduced above, within the spread between initialisations.
 # * The factor per layer and the magnitudes depend on the initialisation and
-#   on the cost, so compare a measurement with a published one only in the
-#   same setting. :math:`\|\partial C/\partial W^l\|` also depends on the size
-#   of the layer's inputs.
+#   the cost: compare with a published value only in its own setting.
 #
 # Further reading
 # ---------------
