@@ -22,10 +22,11 @@ seeds. Early stopping, the lecture's next item, has the next page.
 # %%
 # What the transforms do
 # ----------------------
-# Each row applies one transform to the same eight training digits. Mixup and
-# cutmix return *soft labels*: the title gives the two classes and their
-# weights, which sum to 1. Both draw one mixing weight per batch from a Beta
-# distribution; we picked a draw where the mixes are visible.
+# Each transform is named by its key in
+# :data:`~mla_course.regularization.TRANSFORMS`, with its arguments. The
+# figure applies each to the same eight training digits. Mixup and cutmix
+# draw one mixing weight per batch from a Beta distribution; we picked a
+# draw where the mixes are visible.
 import matplotlib.pyplot as plt
 import torch
 
@@ -47,6 +48,10 @@ augmentations = {  # label: (a name of TRANSFORMS, its arguments)
 }
 base = OVERFITTING.replace(epochs=pick(full=OVERFITTING.epochs, quick_value=4))
 (X, y), _ = load_data(base, device="cpu")
+
+# %%
+# Mixup and cutmix return *soft labels*: the title gives the two classes and
+# their weights, which sum to 1.
 
 
 def describe(t):
@@ -109,31 +114,22 @@ table
 none, shift = table["no augmentation"], table["shift ±2 px, rotation ±15°"]
 others = [k for k in augmentations if table[k] is not shift]
 runner_up = max(others, key=lambda k: table[k].mean())
-check_order(
-    "shift/rotation beats no augmentation", shift, none, full_only=True
-)
-check_order(
-    f"shift/rotation beats the runner-up ({runner_up})",
-    shift,
-    table[runner_up],
-    full_only=True,
-)
+claim = "shift/rotation beats no augmentation"
+check_order(claim, shift, none, full_only=True)
+claim = f"shift/rotation beats the runner-up ({runner_up})"
+check_order(claim, shift, table[runner_up], full_only=True)
 
 # %%
 # The curves show how: without augmentation the test loss rises again after a
 # few epochs (the network grows over-confident on the 500 images it knows by
 # heart); a transform brings new variants of the images at every epoch.
 curve, _ = none.curve("test_loss")
-check(
-    "without augmentation the test loss ends over 15 % above its minimum",
-    curve[-1] > 1.15 * curve.min(),
-    measured=f"minimum {curve.min():.3f} "
-    f"at epoch {curve.argmin() + 1}, last {curve[-1]:.3f}",
-    full_only=True,
-)
-ax1, ax2 = plots.plot_table_curves(
-    table, metrics=("test_loss", "test_acc"), figsize=(12, 3.8)
-)
+low, last = curve.min(), curve[-1]
+rises = f"minimum {low:.3f} at epoch {curve.argmin() + 1}, last {last:.3f}"
+claim = "without augmentation the test loss ends over 15 % above its minimum"
+check(claim, last > 1.15 * low, measured=rises, full_only=True)
+metrics = ("test_loss", "test_acc")
+ax1, ax2 = plots.plot_table_curves(table, metrics=metrics, figsize=(12, 3.8))
 ax1.legend(fontsize=7), ax2.legend(fontsize=7)
 ax2.set_ylim(bottom=70)
 plt.show()
@@ -161,13 +157,8 @@ def no_gain(label):
 no_gain("cutmix, alpha 1")
 no_gain("cutout, 20 px")
 for label in ("cutmix, alpha 1", "mixup, alpha 0.4"):
-    check_order(
-        f"{label}: test loss below no augmentation's",
-        none,
-        table[label],
-        metric="test_loss",
-        full_only=True,
-    )
+    claim = f"{label}: test loss below no augmentation's"
+    check_order(claim, none, table[label], metric="test_loss", full_only=True)
 
 # %%
 # Why? CutMix weighs the labels by *area*, which measures how much of the
@@ -193,17 +184,11 @@ for start in [*range(0, len(X), 50)] * 4:  # 4 passes, batches of 50
     inks.append((ink * pasted).sum(1) / ink.sum(1))
 areas, inks = torch.cat(areas), torch.cat(inks)
 gap = (areas - inks).abs()
-check(
-    "the label's weight misses the other digit's ink share by > 0.1 "
-    "on average",
-    gap.mean() > 0.1,
-    measured=f"mean gap {gap.mean():.3f}",
-)
-check(
-    "more than a fifth of the labels miss it by more than 0.2",
-    (gap > 0.2).float().mean() > 0.2,
-    measured=f"{100 * (gap > 0.2).float().mean():.1f} % of the images",
-)
+claim = "the label's weight misses the other digit's ink share by > 0.1"
+check(claim, gap.mean() > 0.1, measured=f"mean gap {gap.mean():.3f}")
+far = (gap > 0.2).float().mean()
+claim = "more than a fifth of the labels miss it by more than 0.2"
+check(claim, far > 0.2, measured=f"{100 * far:.1f} % of the images")
 
 # %%
 # Each point is one mixed image: on the diagonal, the label would say how
@@ -255,18 +240,10 @@ noisy = base.replace(augment="noise", augment_kwargs={"std": 1.5})
 # epoch show new, harder versions of the 500 digits, and the network can no
 # longer learn them by heart.
 stronger = sweep({"noise 1.5": noisy}, seeds=(0, 1, 2))["noise 1.5"]
-check_order(
-    "noise 1.5 beats noise 0.5 in accuracy",
-    stronger,
-    table["Gaussian noise, std 0.5"],
-    full_only=True,
-)
-check_order(
-    "noise 1.5 has a lower test loss than no augmentation",
-    none,
-    stronger,
-    metric="test_loss",
-    full_only=True,
-)
+weak = table["Gaussian noise, std 0.5"]
+claim = "noise 1.5 beats noise 0.5 in accuracy"
+check_order(claim, stronger, weak, full_only=True)
+claim = "noise 1.5 has a lower test loss than no augmentation"
+check_order(claim, none, stronger, metric="test_loss", full_only=True)
 
 # sphinx_gallery_thumbnail_number = 1

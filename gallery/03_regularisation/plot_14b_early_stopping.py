@@ -138,11 +138,8 @@ for seed in seeds:
         )
 
 # %%
-# Against the full budget, on the same test images (the same three seeds,
-# trained for all the epochs): stopping at the lowest validation loss gives
-# a lower test loss, in a fraction of the epochs, but no higher accuracy.
-# Stopping on the validation accuracy keeps the accuracy of the full run.
-# The quantity early stopping watches matters: watch the one you care about.
+# Against the full budget, on the same test images: the same three seeds,
+# trained for all the epochs.
 from mla_course.claims import check_order, check_within_noise
 
 full = sweep({"all": base.replace(evaluate_on="test")}, seeds=seeds)["all"]
@@ -151,37 +148,32 @@ rows = {"all epochs": (full.values("test_loss"), full.values("test_acc"))}
 rows |= {f"stop on the {k}": zip(*v, strict=True) for k, v in stopped.items()}
 for label, (*_, losses, accs) in rows.items():
     m, sd = statistics.mean, statistics.stdev
-    print(
-        f"{label:>31}: test loss {m(losses):.3f} ± {sd(losses):.3f}, "
-        f"test accuracy {100 * m(accs):.2f} ± {100 * sd(accs):.2f} %"
-    )
+    loss_text = f"test loss {m(losses):.3f} ± {sd(losses):.3f}"
+    acc_text = f"test accuracy {100 * m(accs):.2f} ± {100 * sd(accs):.2f} %"
+    print(f"{label:>31}: {loss_text}, {acc_text}")
+
+# %%
+# Stopping at the lowest validation loss gives a lower test loss, in a
+# fraction of the epochs, but no higher accuracy. Stopping on the validation
+# accuracy keeps the accuracy of the full run. The quantity early stopping
+# watches matters: watch the one you care about.
+epochs_text = f"stopped after {by_loss[0]} epochs"
+claim = "stopping on the loss ends training in the first half of the budget"
 check(
-    "stopping on the loss ends training in the first half of the budget",
+    claim,
     max(by_loss[0]) <= base.epochs // 2,
-    measured=f"stopped after {by_loss[0]} epochs",
+    measured=epochs_text,
     full_only=True,
 )
-check_order(
-    "stopping on the loss gives a lower test loss",
-    full,
-    by_loss[1],
-    metric="test_loss",
-    full_only=True,
-)
+claim = "stopping on the loss gives a lower test loss"
+check_order(claim, full, by_loss[1], metric="test_loss", full_only=True)
 gain = statistics.mean(by_loss[2]) - full.mean()
 se = math.hypot(full.sem(), statistics.stdev(by_loss[2]) / math.sqrt(3))
-check(
-    "stopping on the loss gives no measurable gain in accuracy",
-    gain < 2 * se,
-    measured=f"gain {100 * gain:+.2f} ± {100 * se:.2f} points (s.e.)",
-    full_only=True,
-)
-check_within_noise(
-    "stopping on the accuracy: accuracy within noise of the full run",
-    by_acc[2],
-    full,
-    full_only=True,
-)
+gain_text = f"gain {100 * gain:+.2f} ± {100 * se:.2f} points (s.e.)"
+claim = "stopping on the loss gives no measurable gain in accuracy"
+check(claim, gain < 2 * se, measured=gain_text, full_only=True)
+claim = "stopping on the accuracy: accuracy within noise of the full run"
+check_within_noise(claim, by_acc[2], full, full_only=True)
 
 # %%
 # What to remember
