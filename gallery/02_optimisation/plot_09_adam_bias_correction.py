@@ -29,7 +29,7 @@ import torch
 from mla_course import optim, plots
 from mla_course.claims import check, check_order, check_within_noise
 from mla_course.source import show_source
-from mla_course.utils import pick
+from mla_course.utils import pick, shifted_seed
 
 plots.use_style()
 show_source(optim.adam_update)
@@ -46,13 +46,11 @@ mu, sigma, coords = 1.0, 3.0, 10_000
 T = pick(full=3000, quick_value=500)
 
 
-def adam_stream(betas, bias_correction, steps, seed=0):
+def adam_stream(betas, correct, steps, seed=0):
     """Mean s, r and |step| over the coordinates, for Adam with lr = 1."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(shifted_seed(seed))
     theta = torch.zeros(coords, requires_grad=True)
-    opt = optim.Adam(
-        [theta], lr=1.0, betas=betas, bias_correction=bias_correction
-    )
+    opt = optim.Adam([theta], lr=1.0, betas=betas, bias_correction=correct)
     s, r, step = [], [], []
     for _ in range(steps):
         theta.grad = mu + sigma * torch.randn(coords, generator=g)

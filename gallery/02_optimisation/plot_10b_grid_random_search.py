@@ -110,17 +110,10 @@ points = torch.tensor(list(trials.values()))  # (trials, 2), log10
 acc = 100 * torch.tensor(list(accuracy.values()))
 is_grid = torch.tensor([key[0] == "grid" for key in trials])
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+colours = {"vmin": 0, "vmax": 100, "cmap": "viridis", "edgecolors": "k"}
 for mask, marker, name in ((is_grid, "s", "grid"), (~is_grid, "o", "random")):
-    im = ax1.scatter(
-        *points[mask].T,
-        c=acc[mask],
-        marker=marker,
-        vmin=0,
-        vmax=100,
-        cmap="viridis",
-        edgecolors="k",
-        label=name,
-    )
+    xy, c = points[mask].T, acc[mask]
+    im = ax1.scatter(*xy, c=c, marker=marker, label=name, **colours)
     ax2.plot(points[mask, 0], acc[mask], marker, mfc="none", label=name)
 fig.colorbar(im, ax=ax1, label="validation accuracy (%)")
 ax1.set(xlabel="log10 step size", ylabel="log10 weight decay")
