@@ -109,6 +109,8 @@ def train_and_watch(batch_norm, seed=0):
     return torch.tensor(acc), torch.stack(pct), model
 
 
+# %%
+# With and without batch norm, the same initial weights and batches:
 runs = {bn: train_and_watch(bn) for bn in (None, "before")}
 acc_no, acc_bn = runs[None][0], runs["before"][0]
 check(

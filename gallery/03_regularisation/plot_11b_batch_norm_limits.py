@@ -2,13 +2,11 @@
 Batch normalisation: small batches, test time, other data
 =========================================================
 
-*Est-ce toujours adapté ?* The previous page showed batch norm speeding up
-training. Its statistics come from the mini-batch, and this page measures
-what follows from that: how the layer suffers from small batches, which
-statistics to use at test time (*Quels paramètres utiliser en test ?*), and
-what happens when the test data are distributed differently from the
-training data (*Que se passe-t-il si la distribution des données en test
-est très différente ?*), with AdaBN :cite:p:`li2018adaptive`.
+*Est-ce toujours adapté ?* Batch norm takes its statistics from the
+mini-batch. We measure what follows: small batches, the statistics to use
+at test time (*Quels paramètres utiliser en test ?*), and test data unlike
+the training data (*Que se passe-t-il si la distribution des données en
+test est très différente ?*), with AdaBN :cite:p:`li2018adaptive`.
 """
 
 import copy
@@ -36,14 +34,9 @@ plots.use_style()
 # proportion to the batch, 0.1 for a batch of 32 (the linear scaling rule
 # of :cite:t:`goyal2017accurate`): without BN each image then moves the
 # weights about as much whatever the batch size. No step is tuned.
-base = Config(
-    hidden=(100, 100, 100),
-    activation="relu",
-    init="kaiming_uniform",
-    epochs=1,
-    n_train=pick(full=5000, quick_value=500),
-    n_test=pick(full=None, quick_value=2000),
-)
+small = pick(full={}, quick_value={"n_test": 2000})  # quick: fewer images
+base = Config(hidden=(100,) * 3, activation="relu", init="kaiming_uniform")
+base = base.replace(epochs=1, n_train=pick(5000, 500), **small)
 sizes = pick(full=[2, 8, 32, 128], quick_value=[2, 8])
 configs = {
     (bn, bs): base.replace(batch_norm=bn, batch_size=bs, lr=0.1 * bs / 32)
@@ -65,7 +58,7 @@ check_order("with batches of 2, no BN beats BN", no, bn)
 check_order("with BN, batches of 8 beat batches of 2", res["before", 8], bn)
 no8 = res[None, 8]
 check_within_noise(
-    "no BN: batches of 2 and 8 within noise", no, no8, full_only=True
+    "no BN: batch 2 and 8 within noise", no, no8, full_only=True
 )
 fig, ax = plt.subplots(figsize=(5.5, 3.5))
 for bn in (None, "before"):
@@ -75,13 +68,8 @@ for bn in (None, "before"):
     ax.errorbar(sizes, mean, sem, marker="o", capsize=3, label=label)
     for bs, x in zip(sizes, r, strict=True):
         if x.diverged:
-            at, off = (bs, 100 * x.mean()), (-70, 12)
-            ax.annotate(
-                f"{x.diverged} diverged",
-                at,
-                xytext=off,
-                textcoords="offset points",
-            )
+            at, text = (bs, 100 * x.mean()), f"{x.diverged} diverged"
+            ax.annotate(text, at, (-70, 12), textcoords="offset points")
 ax.set(xscale="log", xlabel="batch size", ylabel="test accuracy (%)")
 ax.set_title(f"ReLU MLP, one epoch of {base.train_size} images (± s.e.)")
 ax.set_xticks(sizes, [str(b) for b in sizes])
@@ -107,16 +95,15 @@ check("a batch of two becomes -1 and +1", err < 0.01, measured=f"{err=:.1e}")
 # epochs), and compare with the statistics of each test batch itself: a
 # prediction then depends on the rest of its batch, and a batch of one
 # class has a mean that is not the population's.
-net = Config(
-    hidden=(100, 100, 100),
-    batch_size=60,
-    epochs=pick(full=3, quick_value=1),
-    n_train=pick(full=None, quick_value=3000),
-    n_test=pick(full=None, quick_value=2000),
-)
+net = Config(hidden=(100,) * 3, batch_size=60, epochs=pick(3, 1), **small)
+net = net.replace(n_train=pick(full=None, quick_value=3000))
 _, model = train_network(net.replace(batch_norm="before"), seed=0)
 _, no_bn = train_network(net, seed=0)
 _, (X_test, y_test) = load_data(net)
+
+# %%
+# Each test batch normalised with its own statistics, against the running
+# averages (``model.eval()``):
 
 
 @torch.no_grad()
@@ -136,6 +123,8 @@ def with_batch_statistics(batch_size):
     return correct / len(X_test)
 
 
+# %%
+# Test batches of 2 to 1,000 images, and one batch per digit:
 acc = {"running": evaluate(model, [(X_test, y_test)])[1]}
 acc |= {bs: with_batch_statistics(bs) for bs in (2, 8, 64, 1000, "digit")}
 for k, v in acc.items():
@@ -200,11 +189,14 @@ check(
     res[worst][2] - res[worst][1] > 0.3,
     measured=f"{res[worst][2]:.2%} vs {res[worst][1]:.2%}",
 )
+
+# %%
+# One test digit under the four changes, on one grey scale:
 fig = plots.show_images(
     torch.stack([shift(X_test[0], c, b) for c, b in shifts]),
     [f"c={c}, b={b:+}" for c, b in shifts],
     ncols=4,
-    suptitle="One test digit under the four changes (shared grey scale)",
+    suptitle="One test digit under the four changes",
 )
 plt.show()
 

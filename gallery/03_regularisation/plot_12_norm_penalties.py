@@ -89,12 +89,8 @@ configs = {"no penalty": base} | {
 }
 tune = {"holdout": 2000, "evaluate_on": "validation"}
 val = sweep({k: c.replace(**tune) for k, c in configs.items()})
-chosen = {
-    k: Table({lbl: r for lbl, r in val.items() if lbl.startswith(k)}).best(
-        "test_loss"  # the loss on the split evaluated: here, validation
-    )
-    for k in grid
-}
+by_penalty = {k: Table({n: r for n, r in val.items() if k in n}) for k in grid}
+chosen = {k: t.best("test_loss") for k, t in by_penalty.items()}  # on val
 print("chosen on the validation split:", chosen)
 big_l2, big_l1 = (f"{k}, alpha={max(grid[k]):g}" for k in grid)
 check_order(
@@ -138,13 +134,9 @@ check(
     full_only=True,
 )
 for k in grid:
-    check_order(
-        f"{k} ends with a lower test loss than no penalty",
-        no_pen,
-        table[chosen[k]],
-        metric="test_loss",
-        full_only=True,
-    )
+    claim = f"{k} ends with a lower test loss than no penalty"
+    low = table[chosen[k]]
+    check_order(claim, no_pen, low, metric="test_loss", full_only=True)
 axes = plots.plot_table_curves(table, shown)
 axes[2].set_ylim(bottom=60)
 plt.show()
@@ -241,8 +233,8 @@ def accuracy_lost(model, share):
     """Test accuracy lost when the ``share`` smallest weights are set to 0."""
 
     def accuracy():
-        scores = predict(model, X_test)
-        return (scores.argmax(1) == y_test).float().mean().item()
+        right = predict(model, X_test).argmax(1) == y_test
+        return right.float().mean().item()
 
     before = accuracy()
     w = torch.cat([m.weight.flatten() for m in model.linears]).abs()

@@ -38,7 +38,7 @@ plots.use_style()
 base = OVERFITTING.replace(epochs=pick(full=OVERFITTING.epochs, quick_value=5))
 k, groups = 4, 3
 seeds = range(k * groups)
-single = sweep({"one network": base}, seeds=seeds)["one network"]
+sweep({"one network": base}, seeds=seeds)  # the twelve trained together
 _, (X_test, y_test) = load_data(base)
 probs = torch.stack(  # (networks, images, classes)
     [
@@ -46,6 +46,10 @@ probs = torch.stack(  # (networks, images, classes)
         for s in seeds
     ]
 )
+
+
+# %%
+# Each network and each ensemble scored on the test images:
 
 
 def scores(p):
