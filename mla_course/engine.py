@@ -296,8 +296,8 @@ class _Group:
 
     ``hypers`` has one dict per network (from :func:`mla_course.optim.hyper_parameters`);
     ``state[j]`` holds the state tensors of parameter ``j`` for these networks, and
-    ``slices[j]`` the ``(start, stop, state, hypers, weight_decay)`` of each slice of
-    networks that one call of the update function takes (the whole group on a GPU).
+    ``slices[j]`` what one call of the update function takes for parameter ``j``: all
+    the networks of the group on a GPU, slices of them on the CPU (see ``_part``).
     """
 
     def __init__(self, name: str, start: int, stop: int, hypers: list[dict], params: list[Tensor]):
@@ -311,23 +311,25 @@ class _Group:
             {s: torch.zeros_like(p[start:stop]) for s in self.cls.state_names} for p in params
         ]
         self.slices = []
+        M = len(params[0])
         for p, state in zip(params, self.state, strict=True):
-            per_network = p[0].numel()
             rows = stop - start
             if p.device.type == "cpu":
-                rows = max(1, min(rows, _CPU_SLICE // per_network))
+                rows = max(1, min(rows, _CPU_SLICE // p[0].numel()))
             self.slices.append(
-                [
-                    (a, min(a + rows, stop), *self._part(state, a - start, a - start + rows))
-                    for a in range(start, stop, rows)
-                ]
+                [self._part(state, a, min(a + rows, stop), M) for a in range(start, stop, rows)]
             )
 
-    def _part(self, state: dict, a: int, b: int) -> tuple[dict, dict, object]:
-        """The state, hyper-parameters and weight decay of networks ``a:b`` of the group."""
-        hypers = {k: v[a:b] if isinstance(v, Tensor) else v for k, v in self.hypers.items()}
-        wd = self.weight_decay[a:b] if isinstance(self.weight_decay, Tensor) else self.weight_decay
-        return {k: t[a:b] for k, t in state.items()}, hypers, wd
+    def _part(self, state: dict, a: int, b: int, M: int) -> tuple:
+        """``(rows, state, hypers, weight_decay)`` of networks ``a:b`` of the stack: ``rows``
+        is the slice of the stacked tensors (``None`` for all of them), ``weight_decay``
+        ``None`` when there is none."""
+        i, j = a - self.start, b - self.start  # rows of the group's own tensors
+        hypers = {k: v[i:j] if isinstance(v, Tensor) else v for k, v in self.hypers.items()}
+        wd = self.weight_decay
+        wd = wd[i:j] if isinstance(wd, Tensor) else (wd or None)
+        rows = None if (a, b) == (0, M) else slice(a, b)
+        return rows, {k: t[i:j] for k, t in state.items()}, hypers, wd
 
 
 class StackedOptimizer:
@@ -372,11 +374,11 @@ class StackedOptimizer:
             update = optim_lib.update_function(group.cls.rule)  # at each step: edits are seen
             steps = {"t": t} if group.cls.counts_steps else {}
             for p, g, slices in zip(self.params, grads, group.slices, strict=True):
-                for a, b, state, hypers, wd in slices:
-                    gs = g[a:b]
-                    if isinstance(wd, Tensor) or wd != 0:
-                        gs = optim_lib.add_weight_decay(gs, p[a:b], wd)
-                    update(p[a:b], gs, **state, **steps, **hypers)
+                for rows, state, hypers, wd in slices:
+                    ps, gs = (p, g) if rows is None else (p[rows], g[rows])
+                    if wd is not None:
+                        gs = optim_lib.add_weight_decay(gs, ps, wd)
+                    update(ps, gs, **state, **steps, **hypers)
 
     def __repr__(self) -> str:
         parts = [f"{g.name}[{g.start}:{g.stop}]" for g in self.groups]
