@@ -122,6 +122,9 @@ ax.set(ylabel="training loss (moving average)")
 ax.set_title("The loss curve tells which step size is wrong")
 ax.legend()
 plt.show()
+
+# %%
+# The order of the final training losses, over the 3 seeds:
 for worse, better in (
     ("low", "good"),
     ("high", "good"),
