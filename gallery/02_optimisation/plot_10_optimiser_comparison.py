@@ -144,9 +144,9 @@ plt.show()
 # the tuned test accuracies span across optimisers: **the step size matters
 # more than the choice of optimiser**. Among the tuned optimisers, the best
 # is not separated from the runner-up by more than the noise: this
-# experiment crowns no winner. Only plain SGD, without momentum, stays
-# clearly (by more than two standard errors) below the best within this
-# budget of 2 epochs.
+# experiment crowns no winner. Plain SGD, without momentum, stays clearly
+# (by more than two standard errors) below the best within this budget of 2
+# epochs.
 tuned = {name: 100 * test[name].mean() for name in test}
 across = max(tuned.values()) - min(tuned.values())
 print("grid spans (points):", {n: round(v, 1) for n, v in span.items()})
