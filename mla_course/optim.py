@@ -76,12 +76,15 @@ __all__ = [
 # ---------------------------------------------------------------------------
 
 
-def sgd_update(p: Tensor, g: Tensor, lr) -> None:
+Hyper = float | Tensor  # a hyper-parameter: a number, or one value per network
+
+
+def sgd_update(p: Tensor, g: Tensor, lr: Hyper) -> None:
     """Gradient descent: ``theta <- theta - rho * g``."""
     p.sub_(lr * g)
 
 
-def momentum_update(p: Tensor, g: Tensor, v: Tensor, lr, momentum) -> None:
+def momentum_update(p: Tensor, g: Tensor, v: Tensor, lr: Hyper, momentum: Hyper) -> None:
     """Momentum (Polyak's heavy ball), lecture notation with ``alpha = momentum``, ``rho = lr``.
 
     ``v <- alpha * v - rho * g`` then ``theta <- theta + v``. The velocity ``v``
@@ -93,7 +96,7 @@ def momentum_update(p: Tensor, g: Tensor, v: Tensor, lr, momentum) -> None:
     p.add_(v)
 
 
-def nesterov_update(p: Tensor, g: Tensor, v: Tensor, lr, momentum) -> None:
+def nesterov_update(p: Tensor, g: Tensor, v: Tensor, lr: Hyper, momentum: Hyper) -> None:
     """Nesterov momentum, in the look-ahead form of Sutskever et al. (2013).
 
     The lecture writes ``v <- alpha * v - rho * grad L(theta + alpha * v)``,
@@ -109,7 +112,7 @@ def nesterov_update(p: Tensor, g: Tensor, v: Tensor, lr, momentum) -> None:
     p.add_(momentum * v - lr * g)
 
 
-def adagrad_update(p: Tensor, g: Tensor, r: Tensor, lr, eps) -> None:
+def adagrad_update(p: Tensor, g: Tensor, r: Tensor, lr: Hyper, eps: Hyper) -> None:
     """AdaGrad (Duchi et al., 2011; Deep Learning book, algorithm 8.4).
 
     ``r <- r + g * g`` (the history of squared gradients, per parameter) then
@@ -121,7 +124,7 @@ def adagrad_update(p: Tensor, g: Tensor, r: Tensor, lr, eps) -> None:
     p.sub_(lr * g / (r.sqrt() + eps))
 
 
-def rmsprop_update(p: Tensor, g: Tensor, r: Tensor, lr, alpha, eps) -> None:
+def rmsprop_update(p: Tensor, g: Tensor, r: Tensor, lr: Hyper, alpha: Hyper, eps: Hyper) -> None:
     """RMSProp (Hinton, 2012; Deep Learning book, algorithm 8.5).
 
     ``r <- rho * r + (1 - rho) * g * g`` (an exponential moving average, so old
@@ -141,11 +144,11 @@ def adam_update(
     g: Tensor,
     s: Tensor,
     r: Tensor,
-    t,
-    lr,
-    beta1,
-    beta2,
-    eps,
+    t: int | Tensor,
+    lr: Hyper,
+    beta1: Hyper,
+    beta2: Hyper,
+    eps: Hyper,
     bias_correction: bool = True,
 ) -> None:
     """Adam (Kingma and Ba, 2015; Deep Learning book, algorithm 8.7), step number ``t >= 1``.
@@ -167,7 +170,7 @@ def adam_update(
     p.sub_(lr * s_hat / (r_hat.sqrt() + eps))
 
 
-def add_weight_decay(g: Tensor, p: Tensor, weight_decay) -> Tensor:
+def add_weight_decay(g: Tensor, p: Tensor, weight_decay: Hyper) -> Tensor:
     """The gradient with an L2 penalty ``weight_decay / 2 * ||theta||^2`` added to the loss.
 
     Its gradient ``weight_decay * theta`` is added to ``g`` before the update, as
