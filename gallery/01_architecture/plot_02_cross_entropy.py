@@ -204,6 +204,8 @@ for name in names.values():
         *plots.block_average(mean, max(1, len(mean) // 60)), label=chosen[name]
     )
 ax1.set(xlabel="learning rate", ylabel="validation accuracy (%)")
+ax1.set_xticks(lrs, [f"{lr:g}" for lr in lrs], minor=False)
+ax1.minorticks_off()
 ax2.set(xlabel="step", ylabel="training loss (own units)", yscale="log")
 ax1.legend()
 ax2.legend()

@@ -85,13 +85,14 @@ groups = {
     "Saturating and piecewise linear": ["sigmoid", "tanh", "relu", "prelu"],
     "Smooth rectifiers": ["relu", "elu", "selu", "gelu", "silu"],
 }
+palette = [c for c in plots.OKABE_ITO if c != "#F0E442"] + ["#999", "#825"]
+colours = dict(zip(ACTIVATIONS, palette, strict=True))  # one per activation
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
 for ax, (title, names) in zip(axes, groups.items(), strict=True):
     for name in names:
         mean, _ = table[name].curve("step_loss")
-        ax.plot(
-            *plots.block_average(mean, max(1, len(mean) // 60)), label=name
-        )
+        smooth = plots.block_average(mean, max(1, len(mean) // 60))
+        ax.plot(*smooth, label=name, color=colours[name])
     ax.set(xlabel="step (mini-batch of 64)", yscale="log", title=title)
     ax.legend()
 axes[0].set_ylabel("training loss")
@@ -121,11 +122,13 @@ speed = sweep({
 
 
 def epochs_to(result, error):
-    """Per seed: the first epoch whose training error is at most ``error``."""
-    epochs = [np.argmax(1 - np.array(h.train_acc) <= error) + 1
-              if min(1 - np.array(h.train_acc)) <= error else np.inf
-              for h in result.histories]  # fmt: skip
-    return [float(e) for e in epochs]
+    """Per seed: the first epoch with a training error at most ``error``
+    (infinite if never: a diverged run never reaches it)."""
+    epochs = []
+    for h in result.histories:
+        reached = np.flatnonzero(1 - np.array(h.train_acc) <= error)
+        epochs.append(float(reached[0] + 1) if len(reached) else np.inf)
+    return epochs
 
 
 # %%
@@ -145,15 +148,16 @@ for error in (0.25, 0.10):
           "(25 %, CIFAR-10)")  # fmt: skip
 
 # %%
-# On MNIST with this MLP, ReLU is not six times faster: at their own best
-# steps, both networks reach either threshold within a factor of 2 of each
-# other, in a few epochs. The published :math:`\times 6` holds for its own
-# setting, a convolutional network on CIFAR-10, where 25 % training error
-# takes many epochs to reach; the lecture's figure is that setting's, not a
-# law of ReLU units.
+# On MNIST with this MLP, ReLU is not six times faster, nor clearly faster
+# at all: at their own best steps, tanh reaches either threshold about as
+# fast or faster (the ratio stays below 1.5), in a few epochs; counted in
+# whole epochs, the ratio is coarse. The published :math:`\times 6` holds
+# for its own setting, a convolutional network on CIFAR-10, where 25 %
+# training error takes many epochs to reach: it is that setting's figure,
+# not a law of ReLU units.
 for error, r in ratios.items():
-    check(f"tanh / ReLU epochs to {100 * error:.0f} % error within 1/2-2",
-          0.5 < r < 2, measured=f"ratio {r:.2f}", full_only=True)  # fmt: skip
+    check(f"tanh / ReLU epochs to {100 * error:.0f} % error below 1.5",
+          r < 1.5, measured=f"ratio {r:.2f}", full_only=True)  # fmt: skip
 
 # %%
 # Dead ReLU units
@@ -185,15 +189,17 @@ for init in ("default", "kaiming_normal"):
         print(f"{init:>14}, lr = {lr}: dead units {', '.join(shown)}")
 
 # %%
-# With the small step no unit dies, whatever the initialisation. With the
-# large one, training breaks down: every seed either diverges (its loss
-# becomes infinite) or ends with over half of its units dead.
+# With the small step hardly any unit dies (under 5 %), whatever the
+# initialisation. With the large one, training breaks down: every seed
+# either diverges (its loss becomes infinite) or ends with over a quarter
+# of its units dead.
 for init in ("default", "kaiming_normal"):
     small, large = dead[init, 0.1], dead[init, 1.0]
-    check(f"{init}, lr = 0.1: no unit dies, no run diverges",
-          all(d == 0 for d in small), measured=f"{small}")  # fmt: skip
-    check(f"{init}, lr = 1: every seed diverges or loses half its units",
-          all(d is None or d > 50 for d in large),
+    check(f"{init}, lr = 0.1: under 5 % dead units, no run diverges",
+          all(d is not None and d < 5 for d in small),
+          measured=f"{small}")  # fmt: skip
+    check(f"{init}, lr = 1: every seed diverges or loses 25 % of its units",
+          all(d is None or d > 25 for d in large),
           measured=f"{large}")  # fmt: skip
 
 # %%
