@@ -150,16 +150,16 @@ check(
 # The Monte-Carlo estimate against the number of masks it averages:
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
 for ax, i, what in zip(
-    axes, (0, 1), ("test accuracy", "test loss"), strict=True
+    axes, (0, 1), ("test accuracy (%)", "test loss"), strict=True
 ):
     ax.plot(
         n_samples,
-        [mc[n][i] for n in n_samples],
+        [mc[n][i] * (100 if i == 0 else 1) for n in n_samples],
         marker="o",
         label="Monte-Carlo average",
     )
     ax.axhline(
-        one[i],
+        one[i] * (100 if i == 0 else 1),
         color=plots.OKABE_ITO[1],
         ls="--",
         label="inverted dropout, one pass",
@@ -168,7 +168,7 @@ for ax, i, what in zip(
         xscale="log",
         xlabel="number of random masks averaged",
         ylabel=what,
-        title=f"{what.capitalize()}, trained with p = {p}",
+        title=f"{what.split(' (')[0].capitalize()}, trained with p = {p}",
     )
     ax.legend()
 plt.show()
