@@ -76,7 +76,7 @@ for row, (label, images, targets) in zip(axes, rows, strict=True):
     for ax, image, target in zip(row, images, targets, strict=True):
         ax.imshow(image.reshape(28, 28), cmap="gray_r", vmin=vmin, vmax=vmax)
         ax.set_title(describe(target), fontsize=7)
-        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_xticks([]), ax.set_yticks([]), ax.spines[:].set_visible(False)
     row[0].set_ylabel(label, fontsize=7.5, rotation=0, ha="right")
 fig.suptitle("Eight training digits under each transform (title: label)")
 plt.show()

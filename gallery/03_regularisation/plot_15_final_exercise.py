@@ -193,7 +193,7 @@ fig, axes = plt.subplots(2, 8, figsize=(10.4, 3))
 vmax = w[:16].abs().max()
 for ax, image in zip(axes.flat, w[:16], strict=True):
     im = ax.imshow(image, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
-    ax.set_xticks([]), ax.set_yticks([])
+    ax.axis("off")
 fig.colorbar(im, ax=axes, shrink=0.8, label="weight")
 fig.suptitle(f"First-layer weights of units 1 to 16 ({winner}, seed 0)")
 plt.show()
