@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from .layers import BatchNorm1d, Dropout
+
 __all__ = ["ACTIVATIONS", "MLP", "make_activation"]
 
 # name -> factory of a fresh module (PReLU has a learnt slope, so each layer needs its own).
@@ -53,8 +55,9 @@ class MLP(nn.Module):
     dropout
         Probability of zeroing a hidden unit during training (0 disables dropout).
     norm_layer, dropout_layer
-        The classes used for batch norm and dropout, so that the from-scratch
-        layers of :mod:`mla_course.layers` can stand in for PyTorch's.
+        The classes used for batch norm and dropout: by default the from-scratch
+        layers of :mod:`mla_course.layers`, the ones the book teaches (checked
+        against PyTorch's); ``nn.BatchNorm1d`` and ``nn.Dropout`` fit too.
     """
 
     def __init__(
@@ -64,8 +67,8 @@ class MLP(nn.Module):
         *,
         batch_norm: str | None = None,
         dropout: float = 0.0,
-        norm_layer: Callable[[int], nn.Module] = nn.BatchNorm1d,
-        dropout_layer: Callable[[float], nn.Module] = nn.Dropout,
+        norm_layer: Callable[[int], nn.Module] = BatchNorm1d,
+        dropout_layer: Callable[[float], nn.Module] = Dropout,
     ):
         super().__init__()
         sizes = list(sizes)

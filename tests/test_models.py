@@ -2,6 +2,7 @@ import pytest
 import torch
 from torch import nn
 
+from mla_course.layers import BatchNorm1d, Dropout
 from mla_course.models import ACTIVATIONS, MLP, make_activation
 
 
@@ -44,14 +45,14 @@ def test_prelu_layers_have_their_own_slope():
 @pytest.mark.parametrize(
     ("position", "expected"),
     [
-        ("before", [nn.Linear, nn.BatchNorm1d, nn.ReLU]),
-        ("after", [nn.Linear, nn.ReLU, nn.BatchNorm1d]),
+        ("before", [nn.Linear, BatchNorm1d, nn.ReLU]),
+        ("after", [nn.Linear, nn.ReLU, BatchNorm1d]),
     ],
 )
 def test_batch_norm_position(position, expected):
     model = MLP([784, 16, 10], "relu", batch_norm=position, dropout=0.5)
     types = [type(m) for m in model.net][1:]
-    assert types == [*expected, nn.Dropout, nn.Linear]
+    assert types == [*expected, Dropout, nn.Linear]
 
 
 @pytest.mark.parametrize(
