@@ -27,8 +27,7 @@ initialisation, on the first 1,000 training images, over 10 initialisations.
 # Since :math:`\sigma' \le 1/4`, each factor :math:`|w_j \sigma'(z_j)|` is
 # below :math:`1/4` as long as :math:`|w_j| < 1`. In a network the same
 # happens with matrices, :math:`\delta^l = \sigma'(z^l) \odot (W^{l+1})^T
-# \delta^{l+1}`. We measure the mean :math:`\sigma'(z^l)` of each layer and
-# the ratio :math:`\|\delta^l\| / \|\delta^{l+1}\|` (one initialisation).
+# \delta^{l+1}`. We measure both factors in Nielsen's network.
 import itertools
 
 import matplotlib.pyplot as plt
@@ -65,6 +64,9 @@ def network(seed, scale=1.0, activation="sigmoid"):
     return model
 
 
+# %%
+# The mean :math:`\sigma'(z^l)` of each hidden layer, and the ratio of the
+# gradient norms of consecutive layers, for one initialisation:
 traces = diagnostics.trace(network(0), raw, y, cost)[:-1]  # hidden layers
 sig_prime = [(t.a * (1 - t.a)).mean().item() for t in traces]
 ratio = [
