@@ -172,7 +172,7 @@ def kaiming_normal_(
     return _normal(w, gain / math.sqrt(fans(w)[0]), generator)
 
 
-# name -> function filling a weight tensor in place (the names accepted by init_ and experiments.Config).
+# name -> function filling a weight tensor in place (the names accepted by init_ and config.Config).
 INITS: dict[str, Callable[..., torch.Tensor]] = {
     "default": default_,
     "constant": constant_,

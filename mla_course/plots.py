@@ -164,8 +164,8 @@ def plot_table_curves(
 ):
     """The per-epoch curves of a results table: one panel per metric, one line per label.
 
-    ``table`` maps labels to :class:`mla_course.experiments.Result` (the
-    ``Table`` that :func:`mla_course.experiments.sweep` returns); ``labels``
+    ``table`` maps labels to :class:`mla_course.tables.Result` (the
+    ``Table`` that :func:`mla_course.runs.sweep` returns); ``labels``
     picks and orders the lines (default: all of them). Each line is the mean over
     seeds with a band of one standard deviation; accuracies are drawn in %. The
     panels of ``logy`` have a log scale and, unless ``log_band=True``, show the

@@ -309,7 +309,7 @@ def test_api_pages_link_back_to_the_pages_that_use_them(crawl):
         if rel.startswith("api/mla_course.")
     }
     assert back, "no API page"
-    for module in ("api/mla_course.experiments.html", "api/mla_course.plots.html"):
+    for module in ("api/mla_course.runs.html", "api/mla_course.plots.html"):
         assert back.get(module), f"{module} links back to no gallery page"
 
 

@@ -9,7 +9,8 @@ import torch
 from matplotlib.collections import PolyCollection
 
 from mla_course import plots
-from mla_course.experiments import Config, Result
+from mla_course.config import Config
+from mla_course.tables import Result
 from mla_course.train import History
 
 
