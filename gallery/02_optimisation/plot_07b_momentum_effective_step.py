@@ -109,7 +109,7 @@ check(
 
 # %%
 # Momentum with :math:`\rho` against SGD with :math:`10\rho`
-# ---------------------------------------------------------
+# ----------------------------------------------------------
 # The effective step is an approximation of the averaged motion, not an
 # identity: the two runs below share it, and their remaining gap is printed
 # with its noise (standard error of the difference over the 3 seeds). SGD at
