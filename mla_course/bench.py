@@ -85,7 +85,7 @@ def workloads(device_type: str, *, full: bool = False, quick: bool = False) -> d
 
 def _sweep_configs(models: int, n_train, n_test, epochs):
     """``models`` configurations: activations x optimisers (with their learning rates) x seeds."""
-    from .experiments import Config
+    from .config import Config
 
     base = Config(n_train=n_train, n_test=n_test, epochs=epochs)
     optimisers = [

@@ -405,7 +405,7 @@ class Adam(_Optimizer):
         return hypers
 
 
-# name -> class; the experiments module resolves ``Config.optimizer`` through it.
+# name -> class; ``Config.optimizer`` names one of these.
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "sgd": SGD,
     "momentum": Momentum,
