@@ -348,21 +348,25 @@ def _reader_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "MPLBACKEND"}}
 
 
+def _ask(python: Path, code: str) -> str:
+    """What ``code`` prints in the reader's environment, run away from the sources."""
+    done = subprocess.run(
+        [python, "-c", code],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=_reader_env(),
+        cwd=python.parents[2],  # the venv's parent folder: no mla_course/ beside it
+    )
+    return done.stdout.strip()
+
+
 def _fresh_env(tmp_path: Path) -> Path:
     """A new virtual environment without mla_course; torch, pip, ipykernel reused."""
     env = tmp_path / "env"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
     python = env / "bin" / "python"
-    site = Path(
-        subprocess.run(
-            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            check=True,
-            capture_output=True,
-            text=True,
-            env=_reader_env(),
-            cwd=tmp_path,
-        ).stdout.strip()
-    )
+    site = Path(_ask(python, "import sysconfig; print(sysconfig.get_paths()['purelib'])"))
     reused = _reused_site_packages(tmp_path / "reused")
     (site / "_mla_reader_reused.pth").write_text(f"{reused}\n")
     return python
@@ -426,14 +430,7 @@ def test_a_downloaded_notebook_installs_the_package_from_the_site_and_runs(
     outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
     assert not [out for out in outputs if out.output_type == "error"]
     assert any("image/png" in out.get("data", {}) for out in outputs), "no figure was drawn"
-    where = subprocess.run(
-        [python, "-c", "import mla_course; print(mla_course.__file__)"],
-        capture_output=True,
-        text=True,
-        check=True,
-        env=_reader_env(),
-        cwd=tmp_path,
-    ).stdout
+    where = _ask(python, "import mla_course; print(mla_course.__file__)")
     assert where.startswith(str(tmp_path / "env")), f"mla_course imported from {where}"
     direct = next((tmp_path / "env").glob("lib/python*/site-packages/mla_course-*.dist-info"))
     origin = json.loads((direct / "direct_url.json").read_text())["url"]
