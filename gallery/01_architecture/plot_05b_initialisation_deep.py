@@ -188,7 +188,8 @@ def target_network(pretrained, seed):
     torch.manual_seed(shifted_seed(seed))
     model = MLP([784, 120, 80, 5], "relu")
     if pretrained:  # copy the hidden layers; the output layer stays new
-        for new, old in zip(model.linears[:2], source.linears[:2]):  # noqa: B905
+        pairs = zip(model.linears[:2], source.linears[:2], strict=True)
+        for new, old in pairs:
             new.load_state_dict(old.state_dict())
     return model
 
