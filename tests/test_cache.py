@@ -160,7 +160,14 @@ def _write_entry(k, **overrides):
     return path
 
 
-_DROP = object()
+class _Drop:
+    """Marks a field left out of the entry (a stable repr: test ids must not vary)."""
+
+    def __repr__(self) -> str:
+        return "<dropped>"
+
+
+_DROP = _Drop()
 
 
 @pytest.mark.parametrize(
