@@ -81,7 +81,10 @@ Hyper = float | Tensor  # a hyper-parameter: a number, or one value per network
 
 def sgd_update(p: Tensor, g: Tensor, lr: Hyper) -> None:
     """Gradient descent: ``theta <- theta - rho * g``."""
-    p.sub_(lr * g)
+    if isinstance(lr, Tensor):  # one step size per network, shape (M, 1, 1)
+        p.addcmul_(g, lr, value=-1)
+    else:  # one pass over the weights, no temporary
+        p.add_(g, alpha=-lr)
 
 
 def momentum_update(p: Tensor, g: Tensor, v: Tensor, lr: Hyper, momentum: Hyper) -> None:
