@@ -8,10 +8,8 @@ code that produced it (:func:`code_fingerprint`). The fingerprint changes with
 what changes results and with nothing else: it hashes the syntax tree of every
 module that computes results (not ``plots``, ``bench``, ``claims``, ``source``
 or ``tables``, which draw, time, check, show or summarise them), without comments, docstrings or line numbers, and the versions of
-Python, torch and torchvision. A function passed in from a page (a transform, a
-model factory) is not package code: :func:`function_fingerprint` hashes its
-code, its default arguments, the values it closes over and the page-level names
-it reads, and a caller puts that hash in the description. A stale entry is never
+Python, torch and torchvision. Pages pass no code into a run: everything a run
+does is named in its configuration, so the description covers it. A stale entry is never
 read; it just stays on disk unused (delete the folder to reclaim the space).
 
 Entries
@@ -42,18 +40,12 @@ results are still written, replacing the old ones).
 from __future__ import annotations
 
 import ast
-import dataclasses
-import functools
 import hashlib
-import inspect
 import json
 import os
 import platform
-import sys
-import sysconfig
 import tempfile
 import time
-import types
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,7 +59,6 @@ __all__ = [
     "code_fingerprint",
     "enabled",
     "entry_path",
-    "function_fingerprint",
     "key",
     "load",
     "memoize",
@@ -82,7 +73,7 @@ _FIELDS = frozenset({"format", "key", "parts", "sha256", "value"})
 # claims about (claims), show the source of (source) or summarise into tables (tables)
 # the histories after they are computed. Editing them keeps the cache valid; every
 # other module, a new one included, counts.
-_NOT_RESULTS = frozenset({"plots.py", "bench.py", "claims.py", "show.py", "source.py", "tables.py"})
+_NOT_RESULTS = frozenset({"plots.py", "bench.py", "claims.py", "source.py", "tables.py"})
 
 # A temporary file older than this is a leftover, whoever wrote it.
 STALE_AFTER_S = 3600.0
@@ -148,156 +139,6 @@ def _source_fingerprint(package: Path) -> str:
     )
     digest.update(versions.encode())
     return digest.hexdigest()
-
-
-@functools.cache
-def _installed_roots() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    roots = {
-        paths[name] for name in ("stdlib", "platstdlib", "purelib", "platlib") if name in paths
-    }
-    return tuple(str(Path(root).resolve()) + os.sep for root in roots)
-
-
-def _from_library(obj) -> bool:
-    """Whether ``obj`` (a function or class) comes from this package or an installed one,
-    whose code :func:`code_fingerprint` (or the versions it records) stands for, rather
-    than from a page, a notebook or a test."""
-    top = (getattr(obj, "__module__", None) or "").split(".")[0]
-    if top in ("mla_course", "builtins"):
-        return True
-    module = sys.modules.get(top)
-    file = getattr(module, "__file__", None)
-    if top == "__main__" or not file:
-        return False
-    return str(Path(file).resolve()).startswith(_installed_roots())
-
-
-def _has_docstring(code: types.CodeType) -> bool:
-    """Whether the first constant of ``code`` is its docstring."""
-    if code.co_name.startswith("<"):  # lambdas, comprehensions, modules: no docstring
-        return False
-    flag = getattr(inspect, "CO_HAS_DOCSTRING", None)  # Python >= 3.14 says so
-    if flag is not None:
-        return bool(code.co_flags & flag)
-    # CPython <= 3.13: a function's first constant is its docstring, or None if it has none.
-    return bool(code.co_consts) and isinstance(code.co_consts[0], str)
-
-
-def _code(code: types.CodeType, fn_globals: dict, seen: set, out: list) -> None:
-    """What a code object computes: its bytecode, constants and the globals it reads."""
-    consts = list(code.co_consts)
-    if _has_docstring(code):  # the docstring does not count
-        consts[0] = None
-    out.append(("code", code.co_code.hex(), code.co_names, code.co_varnames, code.co_freevars))
-    for const in consts:
-        if isinstance(const, types.CodeType):
-            _code(const, fn_globals, seen, out)
-        else:
-            out.append(_describe(const, fn_globals, seen))
-    for name in code.co_names:
-        if name in fn_globals:
-            out.append(("global", name, _describe(fn_globals[name], fn_globals, seen)))
-
-
-def _describe(obj, fn_globals: dict, seen: set):
-    """A JSON-able description of ``obj`` that changes when what it computes changes."""
-    if obj is None or isinstance(obj, bool | int | float | str | bytes | complex):
-        return repr(obj)
-    if id(obj) in seen:
-        return "<cycle>"
-    seen = seen | {id(obj)}
-    if isinstance(obj, list | tuple):
-        return [type(obj).__name__, [_describe(x, fn_globals, seen) for x in obj]]
-    if isinstance(obj, set | frozenset):  # sorted: set order varies from run to run
-        return ["set", sorted(json.dumps(_describe(x, fn_globals, seen)) for x in obj)]
-    if isinstance(obj, dict):
-        items = [
-            [_describe(k, fn_globals, seen), _describe(v, fn_globals, seen)] for k, v in obj.items()
-        ]
-        return ["dict", items]
-    if isinstance(obj, types.ModuleType):
-        return ["module", obj.__name__]
-    if isinstance(obj, torch.Tensor):
-        data = obj.detach().cpu().contiguous().reshape(-1)
-        raw = data.view(torch.uint8).numpy().tobytes() if data.numel() else b""
-        digest = hashlib.sha256(raw).hexdigest()
-        return ["tensor", str(obj.dtype), list(obj.shape), digest]
-    if isinstance(obj, torch.Generator):
-        return ["generator", hashlib.sha256(obj.get_state().numpy().tobytes()).hexdigest()]
-    if isinstance(obj, torch.device | torch.dtype):
-        return [type(obj).__name__, str(obj)]
-    if isinstance(obj, functools.partial):
-        return [
-            "partial",
-            _describe(obj.func, fn_globals, seen),
-            _describe(obj.args, fn_globals, seen),
-            _describe(obj.keywords, fn_globals, seen),
-        ]
-    if isinstance(obj, types.MethodType):
-        return [
-            "method",
-            _describe(obj.__func__, fn_globals, seen),
-            _describe(obj.__self__, fn_globals, seen),
-        ]
-    if isinstance(obj, types.FunctionType):
-        if _from_library(obj):
-            return ["function", obj.__module__, obj.__qualname__]
-        out: list = ["function"]  # its name does not change what it computes
-        _code(obj.__code__, obj.__globals__, seen, out)
-        out.append(_describe(obj.__defaults__, fn_globals, seen))
-        out.append(_describe(obj.__kwdefaults__, fn_globals, seen))
-        for cell in obj.__closure__ or ():
-            try:
-                out.append(_describe(cell.cell_contents, fn_globals, seen))
-            except ValueError:  # an empty cell
-                out.append("<empty cell>")
-        return out
-    if isinstance(obj, types.BuiltinFunctionType | types.BuiltinMethodType):
-        return ["builtin", getattr(obj, "__module__", None) or "", obj.__qualname__]
-    if isinstance(obj, type):
-        if _from_library(obj):
-            return ["class", obj.__module__, obj.__qualname__]
-        skip = ("__dict__", "__weakref__", "__module__", "__qualname__", "__doc__")
-        members = {k: v for k, v in vars(obj).items() if k not in skip}
-        return [
-            "class",
-            _describe(obj.__bases__, fn_globals, seen),
-            _describe(members, fn_globals, seen),
-        ]
-    if dataclasses.is_dataclass(obj):
-        fields = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
-        return [
-            "dataclass",
-            _describe(type(obj), fn_globals, seen),
-            _describe(fields, fn_globals, seen),
-        ]
-    if hasattr(obj, "__dict__"):
-        return [
-            "object",
-            _describe(type(obj), fn_globals, seen),
-            _describe(vars(obj), fn_globals, seen),
-        ]
-    return ["repr", type(obj).__qualname__, repr(obj)]
-
-
-def function_fingerprint(fn: Callable) -> str:
-    """SHA-256 of what ``fn`` computes, for a cache key: a function passed in from a page.
-
-    It covers the function's code (its bytecode and constants: not its comments,
-    docstring or line numbers), its default arguments, the values of the
-    variables it closes over and of the module-level names it reads, following
-    the page's own functions, lambdas and classes they call. Functions and
-    classes of the package or of torch count by name: :func:`code_fingerprint`
-    stands for their code. So changing ``GaussianNoise(0.5)`` to
-    ``GaussianNoise(5)`` in a lambda, a ``momentum=`` in a model factory or a
-    page-level constant the function reads changes the fingerprint.
-    """
-    if not callable(fn):
-        raise TypeError(f"fn={fn!r}: expected a function, lambda or callable object")
-    description = _describe(fn, getattr(fn, "__globals__", {}), set())
-    text = json.dumps(description, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 # --------------------------------------------------------------------------- keys

@@ -1,6 +1,5 @@
 """The results cache: hits, misses, atomic writes, corrupt entries, MLA_NO_CACHE."""
 
-import functools
 import json
 import math
 import os
@@ -11,7 +10,6 @@ import time
 import warnings
 
 import pytest
-import torch
 
 from mla_course import cache, utils
 
@@ -292,127 +290,8 @@ def test_a_cache_dir_that_is_a_file(tmp_path, monkeypatch):
     assert cache.load(cache.key(PARTS)) is None
 
 
-# --------------------------------------------------------------------------- issue 14, item 1
-# and issue 10, item 6: keys follow what changes results, and nothing else.
-def _page(source: str) -> dict:
-    """Run a page's source as a module of its own; return its namespace."""
-    namespace = {"__name__": "__main__"}
-    exec(compile(textwrap.dedent(source), "<page>", "exec"), namespace)  # noqa: S102
-    return namespace
-
-
-PAGE = """
-import torch
-from mla_course.regularization import GaussianNoise
-
-MOMENTUM = 0.9
-transforms = {{"noise": lambda g: GaussianNoise({noise}, generator=g)}}
-
-def network(seed):
-    '''{doc}'''
-    torch.manual_seed(seed)  # {comment}
-    model = torch.nn.Linear(4, 2)
-    return model, torch.optim.SGD(model.parameters(), lr=0.1, momentum={momentum})
-
-def train(seed):
-    model, optimizer = network(seed)
-    return transforms["noise"](torch.Generator().manual_seed(seed)), MOMENTUM
-"""
-
-
-def _train_fingerprint(noise="0.5", momentum="0.9", doc="A network.", comment="seed", **consts):
-    page = _page(PAGE.format(noise=noise, momentum=momentum, doc=doc, comment=comment))
-    page.update(consts)
-    return cache.function_fingerprint(page["train"])
-
-
-def test_a_page_function_is_keyed_by_what_it_computes():
-    base = _train_fingerprint()
-    assert _train_fingerprint() == base  # stable
-    assert _train_fingerprint(doc="Another docstring.", comment="another comment") == base
-    assert _train_fingerprint(noise="5") != base  # a lambda the function reaches
-    assert _train_fingerprint(momentum="0.5") != base  # the optimiser of network()
-    assert _train_fingerprint(MOMENTUM=0.5) != base  # a page-level constant it reads
-
-
-def test_closures_defaults_and_partials_count():
-    def make(scale):
-        return lambda x: x * scale
-
-    assert cache.function_fingerprint(make(2)) != cache.function_fingerprint(make(3))
-
-    def f(x, p=0.5):
-        return x * p
-
-    def g(x, p=0.6):
-        return x * p
-
-    assert cache.function_fingerprint(f) != cache.function_fingerprint(g)
-    assert cache.function_fingerprint(functools.partial(f, p=1)) != cache.function_fingerprint(
-        functools.partial(f, p=2)
-    )
-
-    def words(xs):
-        return [x + "a" for x in xs]  # a string constant of a comprehension counts
-
-    def other_words(xs):
-        return [x + "b" for x in xs]
-
-    assert cache.function_fingerprint(words) != cache.function_fingerprint(other_words)
-
-    def documented(xs):
-        """Counts nothing."""
-        return [x + "a" for x in xs]
-
-    def redocumented(xs):
-        """Says something else."""
-        return [x + "a" for x in xs]
-
-    assert cache.function_fingerprint(documented) == cache.function_fingerprint(redocumented)
-
-    def noise(scale):
-        class Noise:
-            def __init__(self):
-                self.scale = scale
-
-            def __call__(self, x):
-                return x * self.scale
-
-        return Noise
-
-    assert cache.function_fingerprint(noise(1)) != cache.function_fingerprint(noise(2))
-    assert cache.function_fingerprint(noise(1)()) != cache.function_fingerprint(noise(2)())
-    t = torch.zeros(3)
-    h = cache.function_fingerprint(lambda: t.sum())
-    t[0] = 1.0
-    assert cache.function_fingerprint(lambda: t.sum()) != h  # a tensor it reads
-    with pytest.raises(TypeError, match="expected a function"):
-        cache.function_fingerprint(3)
-
-
-def test_a_function_fingerprint_is_the_same_in_another_process():
-    script = textwrap.dedent(
-        """
-        from mla_course import cache
-        SIZES = {f"s{i}" for i in range(20)}  # a set: its order changes with the hash seed
-        def f(x):
-            return x in {"p", "q", "r", "s", "t", "u", "v", "w"} and len(SIZES)
-        print(cache.function_fingerprint(f))
-        """
-    )
-    out = {
-        subprocess.run(
-            [sys.executable, "-c", script],
-            check=True,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "PYTHONHASHSEED": str(seed)},
-        ).stdout
-        for seed in (1, 2)
-    }
-    assert len(out) == 1
-
-
+# --------------------------------------------------------------------------- issue 10, item 6
+# keys follow what changes results, and nothing else.
 def test_the_code_fingerprint_ignores_comments_and_docstrings(tmp_path):
     def fingerprint(source):
         package = tmp_path / "pkg"
