@@ -52,9 +52,20 @@ def build_docs(session: nox.Session, *, quick: bool, site_url: str | None = None
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """Run the test suite (gallery scripts and the quick docs build included)."""
+    """Run the test suite: the unit tests, then the book's tests on one build of it.
+
+    Without ``MLA_BUILT_HTML``, the book's tests build the quick book once (every page
+    runs in it) and read its outputs; the notebook tests then run the notebooks that build
+    wrote: each page runs twice. ``MLA_BUILT_HTML=docs/_build/html`` (``.ci/run``, after
+    ``nox -s docs``) reads that build instead of building one; ``MLA_TEST_SITE_PORT``
+    names the port it was built for (``MLA_SITE_URL``). Arguments after ``--`` go to
+    pytest (``-m "not slow"``: the unit tests alone).
+    """
     install(session, "test", "docs")
-    session.run("pytest", *session.posargs, env={"MPLBACKEND": "agg", **THREADS})
+    env = {"MPLBACKEND": "agg", **THREADS}
+    if os.environ.get("MLA_BUILT_HTML"):
+        env["MLA_SCREENSHOTS"] = str(ROOT / "docs/_build/screenshots")
+    session.run("pytest", *session.posargs, env=env)
 
 
 @nox.session
