@@ -17,8 +17,7 @@ a layer (:func:`learning_speed`): it is ``||dC/db^l||``, and ``dC/db^l`` is the
 ``delta^l`` that back-propagation carries from layer to layer.
 
 :func:`trace` returns the raw tensors (for histograms), :func:`layer_stats` the
-summaries on one batch, and :class:`Recorder` records the summaries of the
-training steps while it is active. Every hook is removed afterwards.
+summaries on one batch. Every hook is removed afterwards.
 
 References: M. Nielsen, *Neural Networks and Deep Learning*, chap. 5 (2015);
 X. Glorot and Y. Bengio, "Understanding the difficulty of training deep
@@ -27,12 +26,8 @@ feedforward neural networks", AISTATS 2010.
 
 from __future__ import annotations
 
-import itertools
-import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Self
 
 import numpy as np
 import torch
@@ -45,7 +40,6 @@ __all__ = [
     "STATS",
     "LayerStats",
     "LayerTrace",
-    "Recorder",
     "activation_stats",
     "gradient_stats",
     "layer_stats",
@@ -274,142 +268,3 @@ def learning_speed(
 ) -> np.ndarray:
     """Nielsen's speed of learning of each layer: ``||dC/db^l||`` on the batch ``(x, y)``, ``(layers,)``."""
     return gradient_stats(model, x, y, loss_fn)["bias_grad_norm"]
-
-
-class Recorder:
-    """Records :data:`STATS` of every ``every``-th training step while active.
-
-    A step starts when the first Linear layer runs forward in training mode with
-    gradients enabled; evaluation passes (``model.eval()`` or ``torch.no_grad()``)
-    are not recorded. Statistics come from the step's own mini-batch and its own
-    backward pass, through hooks that are all removed on exit::
-
-        with Recorder(model, every=10) as rec:
-            fit(model, opt, train, test, epochs=3, on_epoch_end=rec.on_epoch_end)
-        rec.series("bias_grad_norm")               # (records, layers)
-        rec.series("bias_grad_norm", per="epoch")  # (epochs, layers): mean of each epoch
-    """
-
-    def __init__(self, model: nn.Module, every: int = 1, saturation: float = 0.99):
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"every={every!r}: expected a positive integer")
-        _check_saturation(saturation)
-        self.model, self.every, self.saturation = model, every, saturation
-        self.names = _names(len(_linears(model)))
-        self.steps: list[int] = []  # index of each recorded step (0-based)
-        self.records: list[dict[str, np.ndarray]] = []
-        self.epoch_ends: list[int] = []  # len(records) at the end of each epoch
-        self._step = -1
-        self._current: dict[str, np.ndarray] | None = None
-        self._hooks: _Hooks | None = None
-        self._grad_handles = []
-
-    # -- hooks -----------------------------------------------------------------
-    def _on_linear(self, i: int, module: nn.Module, z: torch.Tensor) -> None:
-        if not (module.training and torch.is_grad_enabled()):
-            if i == 0:
-                self._current = None
-            return
-        if i == 0:
-            self._step += 1
-            self._current = None
-            if self._step % self.every == 0:
-                self._current = {k: np.full(len(self.names), NAN) for k in STATS}
-                self.records.append(self._current)
-                self.steps.append(self._step)
-        if self._current is not None and z.requires_grad:
-            record = self._current
-            z.register_hook(
-                lambda g: self._write(record, "preact_grad_var", i, g.var(unbiased=False))
-            )
-
-    def _on_activation(self, i: int, module: nn.Module, a: torch.Tensor) -> None:
-        if self._current is not None and module.training and torch.is_grad_enabled():
-            for k, v in _activation_summary(a, module, self.saturation).items():
-                self._current[k][i] = v
-
-    def _param_hook(self, key: str, i: int):
-        def hook(grad: torch.Tensor) -> None:
-            if self._current is not None:
-                self._write(self._current, key, i, grad.norm())
-
-        return hook
-
-    @staticmethod
-    def _write(record: dict, key: str, i: int, value: torch.Tensor) -> None:
-        if math.isnan(
-            record[key][i]
-        ):  # the step's own backward pass; a later one does not overwrite
-            record[key][i] = value.item()
-
-    # -- context manager ---------------------------------------------------------
-    def attach(self) -> Recorder:
-        """Register the hooks (``with Recorder(...)`` does it for you)."""
-        if self._hooks is not None:
-            raise RuntimeError("this Recorder is already attached")
-        self._hooks = _Hooks(self.model, self._on_linear, self._on_activation)
-        for i, layer in enumerate(self._hooks.linears):
-            self._grad_handles.append(
-                layer.weight.register_hook(self._param_hook("weight_grad_norm", i))
-            )
-            if layer.bias is not None:
-                self._grad_handles.append(
-                    layer.bias.register_hook(self._param_hook("bias_grad_norm", i))
-                )
-        return self
-
-    def close(self) -> None:
-        """Remove every hook; what was recorded stays."""
-        if self._hooks is not None:
-            self._hooks.remove()
-            self._hooks = None
-        for h in self._grad_handles:
-            h.remove()
-        self._grad_handles.clear()
-        self._current = None
-
-    def __enter__(self) -> Self:
-        return self.attach()
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def on_epoch_end(self, history=None, model=None) -> None:
-        """Mark the end of an epoch; pass it to ``fit(..., on_epoch_end=recorder.on_epoch_end)``."""
-        self.epoch_ends.append(len(self.records))
-
-    # -- results -------------------------------------------------------------------
-    def series(self, key: str, per: str = "step") -> np.ndarray:
-        """``(records, layers)`` for ``per="step"``; ``(epochs, layers)`` means for ``per="epoch"``."""
-        if key not in STATS:
-            raise ValueError(f"key={key!r}: expected one of {list(STATS)}")
-        if per not in ("step", "epoch"):
-            raise ValueError(f"per={per!r}: expected 'step' or 'epoch'")
-        values = np.array([r[key] for r in self.records]).reshape(-1, len(self.names))
-        if per == "step":
-            return values
-        if not self.epoch_ends:
-            raise ValueError(
-                "per='epoch': no epoch was marked; call recorder.on_epoch_end() after each"
-            )
-        bounds = [0, *self.epoch_ends]
-        with warnings.catch_warnings():  # an epoch with no record (or only NaN) gives NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return np.array(
-                [
-                    np.nanmean(values[a:b], axis=0) if b > a else np.full(len(self.names), NAN)
-                    for a, b in itertools.pairwise(bounds)
-                ]
-            )
-
-    def stats(self, index: int = -1) -> LayerStats:
-        """The statistics of one recorded step, as a table."""
-        r = self.records[index]
-        return LayerStats(self.names, dict(r))
-
-    def __repr__(self) -> str:
-        state = "attached" if self._hooks is not None else "detached"
-        return (
-            f"Recorder(layers={len(self.names)}, every={self.every}, records={len(self.records)}, "
-            f"epochs={len(self.epoch_ends)}, {state})"
-        )

@@ -39,7 +39,6 @@ __all__ = [
     "INITS",
     "calculate_gain",
     "constant_",
-    "default_",
     "fans",
     "init_",
     "kaiming_normal_",
@@ -104,11 +103,6 @@ def _normal(w: torch.Tensor, std: float, generator: Generator, mean: float = 0.0
     return w.copy_(mean + std * z)
 
 
-def default_(w: torch.Tensor, *, generator: Generator = None) -> torch.Tensor:
-    """PyTorch's ``nn.Linear`` weight init: ``kaiming_uniform_(w, a=sqrt(5))``, i.e. ``U(±1/sqrt(n))``."""
-    return _uniform(w, 1.0 / math.sqrt(fans(w)[0]), generator)
-
-
 @torch.no_grad()
 def constant_(w: torch.Tensor, value: float = 0.1) -> torch.Tensor:
     """Every weight equal to ``value``: the neurons of a layer stay identical during training."""
@@ -126,7 +120,10 @@ def normal_(w: torch.Tensor, std: float = 0.01, *, generator: Generator = None) 
 
 
 def uniform_fan_in_(w: torch.Tensor, *, generator: Generator = None) -> torch.Tensor:
-    """The lecture's first solution: ``U(-1/sqrt(n), 1/sqrt(n))`` with ``n`` the number of inputs."""
+    """The lecture's first solution: ``U(-1/sqrt(n), 1/sqrt(n))`` with ``n`` the number of inputs.
+
+    Also PyTorch's ``nn.Linear`` weight init, ``kaiming_uniform_(w, a=sqrt(5))``: ``INITS["default"]``.
+    """
     return _uniform(w, 1.0 / math.sqrt(fans(w)[0]), generator)
 
 
@@ -174,7 +171,7 @@ def kaiming_normal_(
 
 # name -> function filling a weight tensor in place (the names accepted by init_ and config.Config).
 INITS: dict[str, Callable[..., torch.Tensor]] = {
-    "default": default_,
+    "default": uniform_fan_in_,  # PyTorch's nn.Linear init is the same U(±1/sqrt(n))
     "constant": constant_,
     "normal": normal_,
     "uniform_fan_in": uniform_fan_in_,

@@ -40,7 +40,6 @@ __all__ = [
     "rosenbrock",
     "saddle",
     "stability_limit",
-    "theoretical_rate",
     "trajectory",
 ]
 
@@ -235,15 +234,6 @@ def stability_limit(L: float, momentum: float = 0.0, nesterov: bool = False) -> 
     """
     limit = 2 * (1 + momentum) / L
     return limit / (1 + 2 * momentum) if nesterov else limit
-
-
-def theoretical_rate(mu: float, L: float, method: str = "gd") -> float:
-    """The optimal rate of ``"gd"`` or ``"momentum"`` on a quadratic with ``kappa = L / mu``."""
-    if method == "gd":
-        return gd_rate(mu, L)
-    if method == "momentum":
-        return momentum_rate_optimal(mu, L)
-    raise ValueError(f"method={method!r}: expected 'gd' or 'momentum'")
 
 
 def empirical_rate(errors: Sequence[float] | Tensor, start: int | None = None) -> float:

@@ -100,60 +100,10 @@ def test_learning_speed_is_the_norm_of_the_bias_gradient():
     np.testing.assert_allclose(speed, expected, rtol=1e-6)
 
 
-def test_recorder_matches_each_training_step_and_removes_hooks():
-    model, (x, y) = _net("relu"), _batch(n=32)
-    opt = torch.optim.SGD(model.parameters(), lr=0.5)
-    expected = []
-    with dg.Recorder(model, every=2) as rec:
-        for step in range(5):
-            xb, yb = x[step : step + 8], y[step : step + 8]
-            opt.zero_grad()
-            loss = F.cross_entropy(model(xb), yb)
-            loss.backward()
-            expected.append([layer.bias.grad.norm().item() for layer in model.linears])
-            with torch.no_grad():  # evaluation in between is not a step
-                model.eval()
-                model(x)
-                model.train()
-            opt.step()
-            if step == 2:
-                rec.on_epoch_end()
-        rec.on_epoch_end()
-    _no_hooks(model)
-    assert rec.steps == [0, 2, 4]
-    np.testing.assert_allclose(
-        rec.series("bias_grad_norm"), np.array(expected)[[0, 2, 4]], rtol=1e-6
-    )
-    per_epoch = rec.series("bias_grad_norm", per="epoch")
-    np.testing.assert_allclose(per_epoch[0], np.mean(np.array(expected)[[0, 2]], axis=0), rtol=1e-6)
-    assert rec.series("dead").shape == (3, 3)
-    assert "records=3" in repr(rec) and "detached" in repr(rec)
-
-
-def test_recorder_activation_and_preact_stats_match_layer_stats():
-    model, (x, y) = _net("sigmoid"), _batch()
-    expected = dg.layer_stats(model, x, y)
-    with dg.Recorder(model) as rec:
-        F.cross_entropy(model(x), y).backward()
-    got = rec.stats()
-    for key in dg.STATS:
-        np.testing.assert_allclose(got[key], expected[key], rtol=1e-5, equal_nan=True)
-
-
-def test_recorder_removes_hooks_on_error():
-    model = _net()
-    with pytest.raises(RuntimeError, match="boom"), dg.Recorder(model):
-        raise RuntimeError("boom")
-    _no_hooks(model)
-
-
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        (lambda m: dg.Recorder(m, every=0), "every=0"),
         (lambda m: dg.layer_stats(m, torch.zeros(2, 6), saturation=1.5), "saturation=1.5"),
-        (lambda m: dg.Recorder(m).series("speed"), "key='speed'"),
-        (lambda m: dg.Recorder(m).series("dead", per="epoch"), "no epoch was marked"),
         (lambda m: dg.trace(nn.Sequential(nn.ReLU()), torch.zeros(2, 6)), r"no nn\.Linear"),
     ],
 )

@@ -54,7 +54,7 @@ def test_measured_rates_match_theory_at_the_optimal_settings(kappa):
     lr, m = S.momentum_optimal(1.0, kappa)
     path = S.trajectory(q, lambda p: optim.Momentum(p, lr=lr, momentum=m), q.start, 200)
     measured = S.empirical_rate(path.norm(dim=1))
-    theory = S.theoretical_rate(1.0, kappa, "momentum")
+    theory = S.momentum_rate_optimal(1.0, kappa)
     assert theory == pytest.approx((math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1))
     # At the optimum the two roots coincide, so the error goes as k * rate**k: a little slower.
     assert theory <= measured <= theory * 1.02
