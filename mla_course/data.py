@@ -13,36 +13,32 @@ Fashion-MNIST, which is also found where Debian's ``dataset-fashion-mnist``
 installs it), or the ``data_dir`` argument, names a folder, the four IDX files are read from there and nothing is
 downloaded. The folder may hold them gzipped (``train-images-idx3-ubyte.gz``,
 ...) as published, uncompressed, or in torchvision's own layout
-(``MNIST/raw/...``). Otherwise torchvision downloads them (with its own
-checksums) into the cache folder (``MLA_CACHE_DIR``, default
-``~/.cache/mla_course``). Every payload is checked against the MD5 of the
-original file, so a truncated or corrupt copy is reported by name.
+(``MNIST/raw/...``). They are read where they are and nothing is written.
+Otherwise ``torchvision.datasets.MNIST(root, download=True)`` downloads them
+(with its own checksums) into the cache folder (``MLA_CACHE_DIR``, default
+``~/.cache/mla_course``), and they are read from there. Every file is read at
+most to its known size (so a gzip bomb stops early) and its payload checked
+against the MD5 of the original, so a truncated or corrupt copy is reported by name.
 """
 
 from __future__ import annotations
 
-import atexit
 import gzip
 import hashlib
 import os
-import shutil
-import tempfile
+import stat
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 from torchvision import datasets, transforms
 
-from .utils import CacheDirError, cache_dir, file_mode, get_device, warn_unwritable
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX: unique temporary names still keep it safe
-    fcntl = None
+from .utils import CacheDirError, cache_dir, get_device
 
 __all__ = [
     "DATASETS",
@@ -66,7 +62,7 @@ class DatasetInfo:
     mean: float  # training-set pixel mean after scaling to [0, 1]
     std: float
     classes: tuple[str, ...]
-    md5: dict[str, str]  # MD5 of each uncompressed IDX file, as first published
+    md5: dict[str, str]  # MD5 of each uncompressed IDX file of the published .gz files
     env: str  # the environment variable that names a local mirror
     system_dir: str | None = None  # where a system package installs the files, if any
 
@@ -117,6 +113,14 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 _SPLITS = ("train", "test")
+# Bytes of each uncompressed IDX file: a 16-byte header (magic, n, 28, 28) then the
+# pixels, or an 8-byte header (magic, n) then the labels.
+_SIZES = {
+    "train-images-idx3-ubyte": 16 + 60_000 * 28 * 28,
+    "train-labels-idx1-ubyte": 8 + 60_000,
+    "t10k-images-idx3-ubyte": 16 + 10_000 * 28 * 28,
+    "t10k-labels-idx1-ubyte": 8 + 10_000,
+}
 
 _HELP = (
     "To use a local copy instead, set the environment variable {env} (or pass "
@@ -138,249 +142,141 @@ def _check_split(split: str) -> None:
         raise ValueError(f"split={split!r}: expected one of {list(_SPLITS)}")
 
 
-def _md5(path: Path) -> str:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# (path, size, modification time) -> MD5: a file is hashed once per process, and
-# again only if it changed on disk since.
-_digests: dict[tuple[Path, int, int], str] = {}
-
-
-def _matches(path: Path, md5: str) -> bool:
-    """Whether the file at ``path`` has the MD5 ``md5``."""
-    stat = path.stat()
-    key = (path.resolve(), stat.st_size, stat.st_mtime_ns)
-    if key not in _digests:
-        _digests[key] = _md5(path)
-    return _digests[key] == md5
-
-
-def _denied(path: Path, what: str, info: DatasetInfo) -> DataError:
+def _denied(path: Path, what: str, source: str) -> DataError:
     return DataError(
-        f"{path}: permission denied, cannot read this {what} ({info.env} or data_dir). "
+        f"{path}: permission denied, cannot read this {what} ({source}). "
         f"Make it readable (chmod) or copy the files to a folder of yours."
     )
 
 
-def _find_in_mirror(mirror: Path, info: DatasetInfo, stem: str) -> Path:
-    for folder in (mirror, mirror / info.folder / "raw", mirror / "raw"):
-        for candidate in (folder / stem, folder / f"{stem}.gz"):
+def _find(folder: Path, info: DatasetInfo, stem: str, source: str) -> Path:
+    """The regular file ``stem`` or ``stem.gz`` in ``folder`` or its torchvision layout."""
+    for where in (folder, folder / info.folder / "raw", folder / "raw"):
+        for candidate in (where / stem, where / f"{stem}.gz"):
             try:
-                if candidate.is_file():
-                    return candidate
+                mode = candidate.stat().st_mode
+            except FileNotFoundError:
+                continue
+            except NotADirectoryError:
+                break  # e.g. <folder>/MNIST is a file: not this layout
             except PermissionError:
-                raise _denied(folder, "mirror folder", info) from None
+                raise _denied(where, "mirror folder", source) from None
+            if not stat.S_ISREG(mode):
+                raise DataError(
+                    f"{candidate} ({source}) is not a regular file (a directory?): expected the "
+                    f"{info.name} IDX file {stem}, gzipped or not."
+                )
+            return candidate
     raise DataError(
-        f"{info.name}: {stem}(.gz) is not in the mirror folder {mirror} "
-        f"({info.env} or data_dir). " + _HELP.format(name=info.name, env=info.env)
+        f"{info.name}: {stem}(.gz) is not in the mirror folder {folder} ({source}). "
+        + _HELP.format(name=info.name, env=info.env)
     )
 
 
-class _Unwritable(Exception):
-    """The cache folder cannot be written (read-only, a file, disk full)."""
-
-
-def _good(path: Path, md5: str) -> bool:
-    """Whether ``path`` is a file with the MD5 ``md5``."""
+def _read(path: Path, info: DatasetInfo, stem: str, source: str, fix: str) -> np.ndarray:
+    """The IDX file at ``path`` as a uint8 array, read at most to its known size, MD5-checked."""
+    size = _SIZES[stem]
+    buf = bytearray(size + 1)  # one byte more: a longer file is caught without reading it all
+    view, n = memoryview(buf), 0
     try:
-        return path.is_file() and _matches(path, md5)
-    except FileNotFoundError:  # replaced by another process meanwhile
-        return False
+        with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
+            while n < len(buf) and (got := f.readinto(view[n:])):
+                n += got
+    except PermissionError:
+        raise _denied(path, "mirror file", source) from None
+    except (OSError, EOFError, zlib.error) as err:
+        raise DataError(f"{path} is corrupt or truncated ({err}). {fix}") from err
+    if n != size:
+        got = f"more than {size}" if n > size else str(n)
+        raise DataError(
+            f"{path} is corrupt or truncated: it holds {got} bytes (uncompressed), the original "
+            f"{info.name} file {stem} has {size}. {fix}"
+        )
+    if hashlib.md5(view[:size], usedforsecurity=False).hexdigest() != info.md5[stem]:
+        raise DataError(
+            f"{path} does not hold the original {info.name} file {stem} (MD5 mismatch): it is "
+            f"corrupt or another data set. {fix}"
+        )
+    ndim = buf[3]  # IDX header: 0, 0, type (0x08: unsigned byte), ndim, then ndim big-endian int32
+    shape = tuple(int(d) for d in np.frombuffer(buf, ">i4", count=ndim, offset=4))
+    return np.frombuffer(buf, np.uint8, count=size - 4 - 4 * ndim, offset=4 + 4 * ndim).reshape(
+        shape
+    )
 
 
-@contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``folder`` (a ``.lock`` file in it) between processes.
-
-    Raises :class:`_Unwritable` if the folder or its lock file cannot be written.
-    """
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as err:
-        raise _Unwritable(err) from err
-    try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # released when fd is closed
-        yield
-    finally:
-        os.close(fd)
-
-
-def _copy_checked(source: Path, target: Path, md5: str, info: DatasetInfo) -> None:
-    """Copy (and gunzip) ``source`` to ``target`` through a temporary file of this process,
-    checked against ``md5`` before it is renamed into place."""
-    try:
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-", suffix=".tmp")
-    except OSError as err:
-        raise _Unwritable(err) from err
-    tmp = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as dst:
-            try:
-                opener = gzip.open if source.suffix == ".gz" else open
-                src = opener(source, "rb")
-            except PermissionError:
-                raise _denied(source, "mirror file", info) from None
-            with src:
-                while True:
-                    try:
-                        block = src.read(1 << 20)
-                    except PermissionError:
-                        raise _denied(source, "mirror file", info) from None
-                    except (OSError, EOFError, zlib.error) as err:
-                        raise DataError(
-                            f"{source} is corrupt or truncated ({err}). Replace it with a good "
-                            f"copy of {source.name}."
-                        ) from err
-                    if not block:
-                        break
-                    try:
-                        dst.write(block)
-                    except OSError as err:
-                        raise _Unwritable(err) from err
-            os.fchmod(dst.fileno(), file_mode())  # mkstemp makes 0600: usual rights
-        if _md5(tmp) != md5:
+def _folder(info: DatasetInfo, data_dir, download: bool) -> tuple[Path, str, str]:
+    """Where the files are, what named that folder, and how to fix a bad file there."""
+    if data_dir is not None:
+        folder, source = data_dir, "data_dir"
+    elif os.environ.get(info.env):
+        folder, source = os.environ[info.env], info.env
+    elif info.system_dir and Path(info.system_dir).is_dir():
+        folder, source = info.system_dir, f"the system's folder, {info.env} unset"
+    else:
+        folder = None
+    if folder is not None:
+        folder = Path(folder).expanduser()
+        try:
+            found = folder.is_dir()
+        except PermissionError:
+            raise _denied(folder, "mirror folder", source) from None
+        if not found:
             raise DataError(
-                f"{source} does not hold the original {info.name} file {target.name} "
-                f"(MD5 mismatch): it is corrupt or another data set. Replace it with a good copy."
+                f"{source}={str(folder)!r}: the mirror folder does not exist or is not a "
+                "folder. " + _HELP.format(name=info.name, env=info.env)
             )
-        os.replace(tmp, target)  # atomic: readers see no file or the whole checked file
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _copy_from_mirror(mirror: Path, info: DatasetInfo, raw: Path) -> None:
-    """Materialise the mirror's files, uncompressed and checked, in torchvision's layout.
-
-    Safe with any number of processes at once: each copies through a temporary
-    file of its own, under a lock, and renames it into place atomically.
-    """
-    if all(_good(raw / stem, md5) for stem, md5 in info.md5.items()):
-        return  # nothing to write: also works in a read-only cache
-    with _locked(raw.parent):
-        for stem, md5 in info.md5.items():
-            target = raw / stem
-            if not _good(target, md5):  # another process may have copied it meanwhile
-                raw.mkdir(parents=True, exist_ok=True)
-                _copy_checked(_find_in_mirror(mirror, info, stem), target, md5, info)
-
-
-def _verify_cached(info: DatasetInfo, raw: Path) -> None:
-    for stem, md5 in info.md5.items():
-        path = raw / stem
-        if not _matches(path, md5):
-            raise DataError(f"{path} is corrupt (MD5 mismatch). Delete it and load the data again.")
-
-
-class _Checked:
-    """torchvision's classes, reading only the MD5-checked raw files.
-
-    torchvision still loads a legacy ``<root>/<folder>/processed/training.pt`` if
-    one is there, in place of the raw files and unchecked. These subclasses (same
-    names, so same folders) never do.
-    """
-
-    class MNIST(datasets.MNIST):
-        def _check_legacy_exist(self) -> bool:
-            return False
-
-    class FashionMNIST(datasets.FashionMNIST):
-        def _check_legacy_exist(self) -> bool:
-            return False
-
-
-def _checked_class(info: DatasetInfo) -> type:
-    return getattr(_Checked, info.torchvision_class.__name__)
-
-
-_scratch: Path | None = None
-
-
-def _scratch_root() -> Path:
-    """A private temporary folder for the data when the cache folder cannot be written."""
-    global _scratch
-    if _scratch is None:
-        _scratch = Path(tempfile.mkdtemp(prefix="mla_course-data-"))
-        atexit.register(shutil.rmtree, _scratch, ignore_errors=True)
-    return _scratch
-
-
-def _prepare(info: DatasetInfo, data_dir: str | os.PathLike | None, download: bool) -> Path:
-    """Return a torchvision root where ``<root>/<folder>/raw`` holds the checked files.
-
-    If the cache folder cannot be written, warn once (naming ``MLA_CACHE_DIR``)
-    and prepare the files in a temporary folder of this process instead.
-    """
+        return folder, source, "Replace it with a good copy of the original file."
     try:
         root = cache_dir() / "data"
     except CacheDirError as err:
-        warn_unwritable(err, "the data cache")
-        root = None
-    if root is not None:
-        try:
-            return _prepare_in(root, info, data_dir, download)
-        except _Unwritable as err:
-            warn_unwritable(err.__cause__ or err, "the data cache")
-    try:
-        return _prepare_in(_scratch_root(), info, data_dir, download)
-    except _Unwritable as err:
-        raise DataError(
-            f"Neither the cache folder (MLA_CACHE_DIR) nor a temporary folder can be written "
-            f"({err.__cause__ or err}): cannot prepare {info.name}."
-        ) from err
-
-
-def _prepare_in(
-    root: Path, info: DatasetInfo, data_dir: str | os.PathLike | None, download: bool
-) -> Path:
+        raise DataError(f"{err} " + _HELP.format(name=info.name, env=info.env)) from err
     raw = root / info.folder / "raw"
-    mirror = data_dir if data_dir is not None else os.environ.get(info.env)
-    if not mirror and info.system_dir and Path(info.system_dir).is_dir():
-        mirror = info.system_dir
-    if mirror:
-        mirror = Path(mirror).expanduser()
-        try:
-            exists = mirror.is_dir()
-        except PermissionError:
-            raise _denied(mirror, "mirror folder", info) from None
-        if not exists:
+    if not all((raw / stem).is_file() for stem in info.md5):
+        if not download:
             raise DataError(
-                f"The mirror folder {mirror} ({info.env} or data_dir) does not exist. "
+                f"{info.name} is not in {raw} and download=False. "
                 + _HELP.format(name=info.name, env=info.env)
             )
-        if not os.access(mirror, os.R_OK | os.X_OK):
-            raise _denied(mirror, "mirror folder", info)
-        _copy_from_mirror(mirror, info, raw)
-        return root
-    if all((raw / stem).is_file() for stem in info.md5):
-        _verify_cached(info, raw)
-        return root
-    if not download:
-        raise DataError(
-            f"{info.name} is not in {raw} and download=False. "
-            + _HELP.format(name=info.name, env=info.env)
-        )
-    with _locked(root / info.folder):
         try:
-            if not all((raw / stem).is_file() for stem in info.md5):
-                _checked_class(info)(root, train=True, download=True)
-                _checked_class(info)(root, train=False, download=True)
-        except PermissionError as err:
-            raise _Unwritable(err) from err
+            info.torchvision_class(str(root), train=False, download=True)
         except Exception as err:  # torchvision raises RuntimeError, URLError, OSError...
             raise DataError(
-                f"Could not download {info.name} ({type(err).__name__}: {err}). "
-                + _HELP.format(name=info.name, env=info.env)
+                f"Could not download {info.name} into {root} (MLA_CACHE_DIR) "
+                f"({type(err).__name__}: {err}). " + _HELP.format(name=info.name, env=info.env)
             ) from err
-    _verify_cached(info, raw)
-    return root
+    return raw, "the cache folder, MLA_CACHE_DIR", "Delete it and load the data again."
+
+
+def _load(
+    info: DatasetInfo, split: str, data_dir, download: bool
+) -> tuple[torch.Tensor, torch.Tensor, Path]:
+    """Images ``(n, 28, 28)`` uint8 and labels ``(n,)`` int64 of a split, and their folder."""
+    folder, source, fix = _folder(info, data_dir, download)
+    prefix = "train" if split == "train" else "t10k"
+    arrays = []
+    for kind in ("labels-idx1", "images-idx3"):
+        stem = f"{prefix}-{kind}-ubyte"
+        arrays.append(_read(_find(folder, info, stem, source), info, stem, source, fix))
+    labels, images = arrays
+    return torch.from_numpy(images), torch.from_numpy(labels).long(), folder
+
+
+class _Images(datasets.VisionDataset):
+    """One split, item by item as ``torchvision.datasets.MNIST`` gives it: a PIL image
+    (mode ``L``) through ``transform``, and an ``int`` label."""
+
+    def __init__(self, info: DatasetInfo, images, labels, root: Path, transform) -> None:
+        super().__init__(str(root), transform=transform)
+        self.data, self.targets, self.classes = images, labels, list(info.classes)
+
+    def __getitem__(self, index: int):
+        image = Image.fromarray(self.data[index].numpy())  # uint8 (28, 28): mode "L"
+        if self.transform is not None:
+            image = self.transform(image)
+        return image, int(self.targets[index])
+
+    def __len__(self) -> int:
+        return len(self.data)
 
 
 def normalization(name: str = "mnist") -> transforms.Normalize:
@@ -397,17 +293,17 @@ def load_dataset(
     download: bool = True,
     transform=None,
 ) -> Dataset:
-    """The torchvision ``Dataset`` of one split, as in the PyTorch tutorial.
+    """The ``Dataset`` of one split, item by item as ``torchvision.datasets.MNIST`` gives it.
 
     Images are tensors of shape ``(1, 28, 28)``, scaled to [0, 1] then normalised
     with the training-set mean and standard deviation, unless ``transform`` is given.
     """
     info = _info(name)
     _check_split(split)
-    root = _prepare(info, data_dir, download)
+    images, labels, folder = _load(info, split, data_dir, download)
     if transform is None:
         transform = transforms.Compose([transforms.ToTensor(), normalization(name)])
-    return _checked_class(info)(root, train=split == "train", transform=transform)
+    return _Images(info, images, labels, folder, transform)
 
 
 def make_loader(
@@ -459,9 +355,8 @@ def load_tensors(
     _check_split(split)
     if limit is not None:
         _check_positive("limit", limit)
-    root = _prepare(info, data_dir, download=True)
-    ds = _checked_class(info)(root, train=split == "train")
-    images, labels = ds.data[:limit], ds.targets[:limit]  # uint8 (n, 28, 28), int64 (n,)
+    images, labels, _ = _load(info, split, data_dir, download=True)
+    images, labels = images[:limit], labels[:limit]  # uint8 (n, 28, 28), int64 (n,)
     X = images.to(torch.float32).div_(255.0)
     if normalize:
         X = X.sub_(info.mean).div_(info.std)

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tracemalloc
 import urllib.error
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 import torch
 from torchvision import datasets
 
-from mla_course import data, utils
+from mla_course import data
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def test_mirror_is_used_and_nothing_downloaded(mirror, fresh_cache, no_download)
     assert X.shape == (10_000, 784) and X.dtype == torch.float32
     assert y.shape == (10_000,) and y.dtype == torch.int64
     assert sorted(y.unique().tolist()) == list(range(10))
-    assert (fresh_cache / "data" / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file()
+    assert not fresh_cache.exists()  # read in place: nothing written, not even the folder
 
 
 def test_training_split_is_normalised(mirror, no_download):
@@ -101,13 +102,46 @@ def test_altered_file_is_named(mirror, tmp_path, fresh_cache):
         data.load_tensors("mnist", "test", data_dir=broken)
 
 
-def test_corrupt_cached_file_is_reported(mirror, fresh_cache, monkeypatch):
-    data.load_tensors("mnist", "test", limit=10)
+@pytest.fixture
+def offline_download(mirror, monkeypatch):
+    """torchvision's download, but from the mirror: the .gz files and their extraction in
+    <root>/MNIST/raw, as torchvision leaves them."""
+    calls = []
+
+    def download(self):
+        calls.append(self.raw_folder)
+        raw = Path(self.raw_folder)
+        raw.mkdir(parents=True, exist_ok=True)
+        for gz in mirror.glob("*.gz"):
+            shutil.copy(gz, raw / gz.name)
+            with gzip.open(gz, "rb") as src, open(raw / gz.stem, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+
     monkeypatch.delenv("MLA_DATA_DIR")
+    monkeypatch.setattr(datasets.MNIST, "download", download)
+    return calls
+
+
+def test_without_a_mirror_torchvision_downloads_into_the_cache(offline_download, fresh_cache):
+    _, y = data.load_tensors("mnist", "train", limit=10)
+    assert y.tolist() == FIRST_TRAIN_LABELS
+    assert offline_download == [str(fresh_cache / "data" / "MNIST" / "raw")]
+    data.load_tensors("mnist", "test", limit=10)
+    assert len(offline_download) == 1  # the files are there: no second download
+
+
+def test_download_false_without_the_files(monkeypatch, fresh_cache, no_download):
+    monkeypatch.delenv("MLA_DATA_DIR")
+    with pytest.raises(data.DataError, match=r"download=False.*MLA_DATA_DIR"):
+        data.load_dataset("mnist", "test", download=False)
+
+
+def test_corrupt_cached_file_is_reported(offline_download, fresh_cache):
+    data.load_tensors("mnist", "test", limit=10)
     cached = fresh_cache / "data" / "MNIST" / "raw" / "train-labels-idx1-ubyte"
     cached.write_bytes(cached.read_bytes()[:-1])
     with pytest.raises(data.DataError, match="train-labels-idx1-ubyte is corrupt"):
-        data.load_tensors("mnist", "test")
+        data.load_tensors("mnist", "train")
 
 
 def test_fast_path_equals_dataloader_path(mirror, no_download):
@@ -177,7 +211,9 @@ def test_a_legacy_processed_file_is_never_read(mirror, fresh_cache, no_download)
     assert y.tolist() == FIRST_TRAIN_LABELS
     ds = data.load_dataset("mnist", "train")
     assert [ds[i][1] for i in range(10)] == FIRST_TRAIN_LABELS
-    assert isinstance(ds, datasets.MNIST) and len(data.load_dataset("mnist", "test")) == 10_000
+    assert (
+        isinstance(ds, datasets.VisionDataset) and len(data.load_dataset("mnist", "test")) == 10_000
+    )
 
 
 def test_an_unreadable_mirror_file_is_reported_as_such(mirror, fresh_cache, monkeypatch):
@@ -196,25 +232,18 @@ def test_an_unreadable_mirror_file_is_reported_as_such(mirror, fresh_cache, monk
     assert "corrupt" not in str(e.value)
 
 
-def test_an_unreadable_mirror_folder_is_reported_as_such(mirror, fresh_cache, monkeypatch):
-    real = os.access
-    monkeypatch.setattr(
-        os, "access", lambda p, mode: False if str(p) == str(mirror) else real(p, mode)
-    )
-    with pytest.raises(data.DataError, match=f"{mirror}: permission denied.*mirror folder"):
-        data.load_tensors("mnist", "train", limit=5)
-
-
 def test_a_mirror_folder_that_cannot_be_listed(mirror, fresh_cache, monkeypatch):
-    real = Path.is_file
+    real = Path.stat
 
-    def denied(self):
-        if str(self).startswith(str(mirror)):
+    def denied(self, *args, **kwargs):
+        if str(self).startswith(str(mirror) + os.sep):
             raise PermissionError(13, "Permission denied", str(self))
-        return real(self)
+        return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "is_file", denied)
-    with pytest.raises(data.DataError, match="permission denied, cannot read this mirror folder"):
+    monkeypatch.setattr(Path, "stat", denied)
+    with pytest.raises(
+        data.DataError, match=r"permission denied, cannot read this mirror folder.*MLA_DATA_DIR"
+    ):
         data.load_tensors("mnist", "train", limit=5)
 
 
@@ -277,33 +306,105 @@ def test_real_permissions(mirror, tmp_path):
     assert len(out["warnings"]) == 1 and "MLA_CACHE_DIR=" in out["warnings"][0]
 
 
-def test_an_unwritable_cache_folder_still_gives_the_data(mirror, tmp_path, monkeypatch):
-    monkeypatch.setattr(utils, "_warned", set())
+def test_an_unwritable_cache_folder_does_not_matter_with_a_mirror(mirror, tmp_path, monkeypatch):
     (tmp_path / "file").write_text("not a folder")
     monkeypatch.setenv("MLA_CACHE_DIR", str(tmp_path / "file"))
-    with pytest.warns(utils.CacheWarning, match="MLA_CACHE_DIR="):
-        _, y = data.load_tensors("mnist", "train", limit=10)
+    _, y = data.load_tensors("mnist", "train", limit=10)  # no warning: nothing to write
     assert y.tolist() == FIRST_TRAIN_LABELS
 
 
-def test_a_read_only_cache_keeps_working_when_the_files_are_there(mirror, fresh_cache, monkeypatch):
-    data.load_tensors("mnist", "test", limit=5)
-
-    def read_only(*args, **kwargs):
-        raise PermissionError(13, "Permission denied")
-
-    monkeypatch.setattr(data.tempfile, "mkstemp", read_only)
-    monkeypatch.setattr(data.os, "open", read_only)  # no lock file either
-    X, _ = data.load_tensors("mnist", "test", limit=5)  # no warning: nothing to write
-    assert X.shape == (5, 784)
+def test_nothing_is_written_when_reading_a_mirror(mirror, fresh_cache, no_download):
+    for split in ("train", "test"):
+        data.load_tensors("mnist", split, limit=5)
+        next(iter(data.make_loader("mnist", split, batch_size=5, limit=5)))
+    assert not fresh_cache.exists()
 
 
-def test_copied_files_get_the_usual_permissions(mirror, fresh_cache):
-    old = os.umask(0o022)
+def _torchvision_root(mirror, root):
+    """torchvision's own layout, uncompressed, for torchvision's own parser."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for gz in mirror.glob("*.gz"):
+        with gzip.open(gz, "rb") as src, open(raw / gz.stem, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return root
+
+
+def test_same_tensors_and_items_as_torchvision(mirror, tmp_path, no_download):
+    root = _torchvision_root(mirror, tmp_path / "tv")
+    transform = data.load_dataset("mnist", "test").transform
+    for split in ("train", "test"):
+        ref = datasets.MNIST(root, train=split == "train", transform=transform)
+        ours = data.load_dataset("mnist", split)
+        assert ours.data.dtype == ref.data.dtype == torch.uint8
+        assert torch.equal(ours.data, ref.data) and torch.equal(ours.targets, ref.targets)
+        for i in (0, 1, len(ref) - 1):
+            (xa, ya), (xb, yb) = ours[i], ref[i]
+            assert torch.equal(xa, xb) and ya == yb and type(ya) is type(yb)
+        X, y = data.load_tensors("mnist", split, normalize=False, flatten=False)
+        assert torch.equal(X, ref.data.unsqueeze(1).float() / 255) and torch.equal(y, ref.targets)
+
+
+def _mirror_with(mirror, folder, name, payload: bytes | None = None):
+    """A copy of the mirror (links) with the file ``name`` replaced."""
+    folder.mkdir()
+    for gz in mirror.glob("*.gz"):
+        if gz.name != name:
+            (folder / gz.name).symlink_to(gz)
+    if payload is not None:
+        (folder / name).write_bytes(payload)
+    return folder
+
+
+def test_a_gzip_bomb_is_read_only_to_the_known_size(mirror, tmp_path, fresh_cache):
+    """1 GiB of zeros in a 1 MB gzip (1024 members of 1 MiB): the read stops at the
+    uncompressed size of the original file plus one byte, with a clear error."""
+    bomb = gzip.compress(bytes(1 << 20), compresslevel=9) * 1024
+    folder = _mirror_with(mirror, tmp_path / "bomb", "t10k-images-idx3-ubyte.gz", bomb)
+    tracemalloc.start()
     try:
-        data.load_tensors("mnist", "test", limit=5)
+        with pytest.raises(
+            data.DataError, match=r"t10k-images-idx3-ubyte\.gz is corrupt.*more than"
+        ):
+            data.load_tensors("mnist", "test", data_dir=folder)
+        _, peak = tracemalloc.get_traced_memory()
     finally:
-        os.umask(old)
-    raw = fresh_cache / "data" / "MNIST" / "raw"
-    assert {p.stat().st_mode & 0o777 for p in raw.iterdir()} == {0o644}
-    assert sorted(p.name for p in raw.iterdir()) == sorted(data.DATASETS["mnist"].md5)
+        tracemalloc.stop()
+    assert peak < 4 * 7_840_016  # a few times the original's size, far below 1 GiB
+    assert not fresh_cache.exists()
+
+
+def test_an_oversized_uncompressed_file_is_not_read_whole(mirror, tmp_path, fresh_cache):
+    folder = _mirror_with(mirror, tmp_path / "big", "t10k-labels-idx1-ubyte.gz")
+    with open(folder / "t10k-labels-idx1-ubyte", "wb") as f:
+        f.truncate(1 << 30)  # sparse: 1 GiB that takes no disk
+    tracemalloc.start()
+    try:
+        with pytest.raises(data.DataError, match=r"t10k-labels-idx1-ubyte is corrupt.*more than"):
+            data.load_tensors("mnist", "test", data_dir=folder)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_a_directory_in_place_of_a_file(mirror, tmp_path, fresh_cache):
+    folder = _mirror_with(mirror, tmp_path / "dir", "train-labels-idx1-ubyte.gz")
+    (folder / "train-labels-idx1-ubyte.gz").mkdir()
+    with pytest.raises(
+        data.DataError, match=r"train-labels-idx1-ubyte\.gz \(data_dir\) is not a regular file"
+    ):
+        data.load_tensors("mnist", "train", data_dir=folder)
+
+
+def test_a_missing_file_names_the_variable(mirror, tmp_path, fresh_cache, monkeypatch):
+    folder = _mirror_with(mirror, tmp_path / "three", "t10k-images-idx3-ubyte.gz")
+    monkeypatch.setenv("MLA_DATA_DIR", str(folder))
+    with pytest.raises(data.DataError, match=r"t10k-images-idx3-ubyte\(\.gz\).*MLA_DATA_DIR"):
+        data.load_tensors("mnist", "test")
+
+
+def test_a_missing_folder_names_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLA_DATA_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(data.DataError, match=r"MLA_DATA_DIR='.*nowhere'.*does not exist"):
+        data.load_tensors("mnist", "test")
