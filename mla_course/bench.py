@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import itertools
 import json
 import os
 import platform
@@ -48,7 +49,19 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["TARGETS", "format_table", "main", "measure", "rst_table", "setup", "workloads"]
+__all__ = [
+    "PEERS",
+    "TARGETS",
+    "flops_per_step",
+    "format_table",
+    "gemm_peak",
+    "main",
+    "measure",
+    "measure_peers",
+    "rst_table",
+    "setup",
+    "workloads",
+]
 
 DEFAULT_PATH = Path("docs/_static/bench/latest.json")
 
@@ -431,7 +444,54 @@ def format_table(results: dict) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join([*lines, "", machine_line(results)])
+    text = [*lines, "", machine_line(results)]
+    if results.get("peers"):
+        prows = peer_rows(results)
+        pw = [max(len(row[i]) for row in prows) for i in range(len(prows[0]))]
+        text += ["", *("  ".join(c.ljust(w) for c, w in zip(r, pw, strict=True)) for r in prows)]
+        text += [peak_line(results)]
+    return "\n".join(text)
+
+
+_PEER_LABELS = {
+    "tutorial": "tutorial DataLoader loop",
+    "plain": "plain loop, torch.optim",
+    "func": "torch.func ensemble",
+    "compile": "torch.compile, plain step",
+    "engine": "engine",
+}
+
+
+def peer_rows(results: dict) -> list[list[str]]:
+    """One row per workload and method: ms per network-step, GFLOP/s, share of the peak."""
+    rows = [["workload", "method", "ms/net-step min (median)", "GFLOP/s", "of peak", "engine x"]]
+    for name, p in results.get("peers", {}).items():
+        for method, m in p["methods"].items():
+            label = [_LABELS.get(name, name), _PEER_LABELS.get(method, method)]
+            if not m["available"]:
+                rows.append([*label, "not available", "", "", m["reason"]])
+                continue
+            rows.append(
+                [
+                    *label,
+                    f"{m['ms_min']:.3g} ({m['ms_median']:.3g})",
+                    f"{m['gflops']:.3g}",
+                    f"{100 * m['fraction_of_peak']:.0f}%",
+                    f"{m['engine_speedup']:.2f}x",
+                ]
+            )
+    return rows
+
+
+def peak_line(results: dict) -> str:
+    peaks = [p["gemm_peak"] for p in results.get("peers", {}).values()]
+    if not peaks:
+        return ""
+    best = max(peaks, key=lambda q: q["gflops"])
+    return (
+        f"float32 GEMM peak measured by the bench: {best['gflops']:.3g} GFLOP/s "
+        f"({best['n']} x {best['n']} matrices, {best['threads']} thread(s))"
+    )
 
 
 def rst_table(results: dict) -> str:
@@ -441,6 +501,12 @@ def rst_table(results: dict) -> str:
         out.append("   * - " + row[0])
         out += [f"     - {c}" for c in row[1:]]
     out += ["", f"Measured on {machine_line(results)}."]
+    if results.get("peers"):
+        out += ["", ".. list-table::", "   :header-rows: 1", ""]
+        for row in peer_rows(results):
+            out.append("   * - " + row[0])
+            out += [f"     - {c}" for c in row[1:]]
+        out += ["", peak_line(results) + "."]
     if results.get("quick"):
         out += ["", "**Quick mode** (``MLA_QUICK=1``): shrunken workloads, a smoke test only."]
     return "\n".join(out)
@@ -473,6 +539,11 @@ def main(argv=None) -> dict:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args._phase == "peers":  # a worker process: the peers on one workload's steps
+        work = json.loads(args._work)
+        result = measure_peers(work, args.device, reps=1 if quick() else 3)
+        Path(args._out).write_text(json.dumps(result))
+        return result
     if args._phase:  # a worker process: one measurement
         result = measure(args._phase, json.loads(args._work), args.device)
         Path(args._out).write_text(json.dumps(result))
@@ -484,7 +555,7 @@ def main(argv=None) -> dict:
     works = workloads(device.type, full=args.full, quick=quick())
     targets = TARGETS.get(device.type, {})
     baselines: dict[str, dict] = {}
-    rows = []
+    rows, peers = [], {}
     for name, work in works.items():
         base_work = {**work, "models": 1}
         key = json.dumps(base_work, sort_keys=True)
@@ -494,6 +565,8 @@ def main(argv=None) -> dict:
         print(f"[bench] fast path, {name} ...", flush=True)
         fast = _in_subprocess("fast", work, args)
         rows.append(_row(name, work, baselines[key], fast, targets.get(name)))
+        print(f"[bench] peers, {name} (training steps only) ...", flush=True)
+        peers[name] = _in_subprocess("peers", work, args)
     results = {
         "format": 1,
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -501,6 +574,7 @@ def main(argv=None) -> dict:
         "quick": quick(),
         "machine": _machine(device.type, args.threads or torch.get_num_threads()),
         "rows": rows,
+        "peers": peers,
     }
     if "load_average" in results["machine"]:
         results["machine"]["load_average_start"] = load_start
@@ -512,6 +586,248 @@ def main(argv=None) -> dict:
     print(format_table(results))
     print(f"[bench] wrote {path}")
     return results
+
+
+# ---------------------------------------------------------------------------
+# The peers: the same training steps done the strongest plain ways (issue 21).
+# ---------------------------------------------------------------------------
+
+SIZES = [784, 120, 80, 10]
+BATCH = 64
+_TORCH_OPTIM = {  # the engine's optimisers as torch.optim (names as in mla_course.optim)
+    "sgd": lambda ps, lr, kw: __import__("torch").optim.SGD(ps, lr=lr),
+    "momentum": lambda ps, lr, kw: __import__("torch").optim.SGD(ps, lr=lr, **kw),
+    "nesterov": lambda ps, lr, kw: __import__("torch").optim.SGD(ps, lr=lr, nesterov=True, **kw),
+    "adam": lambda ps, lr, kw: __import__("torch").optim.Adam(ps, lr=lr, **kw),
+    "rmsprop": lambda ps, lr, kw: __import__("torch").optim.RMSprop(ps, lr=lr, **kw),
+}
+
+
+def flops_per_step(sizes=SIZES, batch=BATCH) -> int:
+    """FLOPs of one training step of one network: 3 x the forward matrix products."""
+    return 3 * 2 * batch * sum(a * b for a, b in itertools.pairwise(sizes))
+
+
+def gemm_peak(n: int = 2048, reps: int = 5) -> dict:
+    """The machine's float32 GEMM rate, measured on ``n x n`` matrices (best of ``reps``)."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm-up
+    best = min(_seconds(lambda: a @ b) for _ in range(reps))
+    return {"n": n, "threads": torch.get_num_threads(), "gflops": 2 * n**3 / best / 1e9}
+
+
+def _seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _net(activation: str, seed: int):
+    import torch
+
+    from .models import MLP
+
+    torch.manual_seed(seed)
+    return MLP(SIZES, activation)
+
+
+def _peer_networks(models: int):
+    """``(activation, optimizer, lr, kwargs, seed)`` of every network of a workload."""
+    if models == 1:
+        return [("sigmoid", "sgd", 0.1, {}, 0)]
+    configs, seeds = _sweep_configs(models, None, None, 1)
+    return [
+        (c.activation, c.optimizer, c.lr, dict(c.optimizer_kwargs), s)
+        for c in configs.values()
+        for s in seeds
+    ]
+
+
+def _time_tutorial(nets, X, y, steps):
+    """The tutorial's training loop: DataLoader batches, .to(device), torch.optim.SGD."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    loader = DataLoader(TensorDataset(X.cpu(), y.cpu()), batch_size=BATCH, shuffle=True)
+    model = _net("sigmoid", 0).to(X.device)  # the tutorial's one network (sigmoid, SGD)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    done, start = 0, time.perf_counter()
+    while done < steps:
+        for xb, yb in loader:
+            xb, yb = xb.to(X.device), yb.to(X.device)
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+            opt.zero_grad()
+            done += 1
+            if done == steps:
+                break
+    return time.perf_counter() - start  # per network: the tutorial trains one at a time
+
+
+def _batches(X, steps, seed):
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(len(X), (steps, BATCH), generator=g).to(X.device)
+
+
+def _time_plain(nets, X, y, steps, step_fn=None):
+    """A device-resident loop with torch.optim, one network after another."""
+    import torch.nn.functional as F
+
+    total = 0.0
+    for act, opt_name, lr, kw, seed in nets:
+        model = _net(act, seed).to(X.device)
+        opt = _TORCH_OPTIM[opt_name](model.parameters(), lr, kw)
+
+        def step(xb, yb, model=model, opt=opt):
+            loss = F.cross_entropy(model(xb), yb)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=False)
+
+        fn = step if step_fn is None else step_fn(step)
+        idx = _batches(X, steps, seed)
+        start = time.perf_counter()
+        for i in idx:
+            fn(X[i], y[i])
+        total += time.perf_counter() - start
+    return total / len(nets)
+
+
+def _time_func(nets, X, y, steps):
+    """PyTorch's model-ensembling recipe: stack_module_state + vmap(grad(functional_call)),
+    one group per activation and optimiser (its learning rate and seeds stacked)."""
+    import copy
+
+    import torch
+    import torch.nn.functional as F
+    from torch.func import functional_call, grad, stack_module_state, vmap
+
+    groups: dict = {}
+    for act, opt_name, lr, kw, seed in nets:
+        groups.setdefault((act, opt_name, lr, json.dumps(kw)), []).append(seed)
+    total = 0.0
+    for (act, opt_name, lr, kw), seeds in groups.items():
+        models = [_net(act, s).to(X.device) for s in seeds]
+        params, buffers = stack_module_state(models)
+        base = copy.deepcopy(models[0]).to("meta")
+        opt = _TORCH_OPTIM[opt_name](list(params.values()), lr, json.loads(kw))
+
+        def loss_fn(p, b, xb, yb, base=base):
+            return F.cross_entropy(functional_call(base, (p, b), (xb,)), yb)
+
+        grads_of = vmap(grad(loss_fn))
+        idx = torch.stack([_batches(X, steps, s) for s in seeds], 1)  # (steps, M, batch)
+        start = time.perf_counter()
+        for i in idx:
+            g = grads_of(params, buffers, X[i], y[i])
+            for k, p in params.items():
+                p.grad = g[k]
+            opt.step()
+        total += time.perf_counter() - start
+    return total / len(nets)
+
+
+def _time_engine(nets, X, y, steps):
+    """The engine's training steps (:class:`mla_course.engine._Trainer`), all networks at once."""
+    import torch
+
+    from . import engine
+
+    members = [
+        engine.Member(_net(a, s), optimizer=o, lr=lr, optimizer_kwargs=kw, seed=s)
+        for a, o, lr, kw, s in nets
+    ]
+    hypers = [engine._hypers(m) for m in members]
+    order = sorted(
+        range(len(members)),
+        key=lambda i: (*engine._group_key(members[i], hypers[i]), members[i].model.activation),
+    )
+    trainer = engine._Trainer(
+        [members[i] for i in order],
+        (X, y),
+        (X[:BATCH], y[:BATCH]),
+        BATCH,
+        X.device,
+        False,
+        hypers=[hypers[i] for i in order],
+    )
+    idx = torch.stack([_batches(X, steps, s) for s in trainer.seeds], 1)  # (steps, seeds, batch)
+    start = time.perf_counter()
+    for i in idx:
+        trainer.step(i)
+    return (time.perf_counter() - start) / len(nets)
+
+
+def _compiled(step):
+    import torch
+
+    return torch.compile(step)
+
+
+PEERS = {
+    "tutorial": _time_tutorial,
+    "plain": _time_plain,
+    "func": _time_func,
+    "compile": lambda nets, X, y, steps: _time_plain(nets, X, y, steps, _compiled),
+    "engine": _time_engine,
+}
+
+
+def measure_peers(work: dict, device=None, *, steps: int = 20, reps: int = 3) -> dict:
+    """ms per network-step of each peer on the training steps of ``work`` (min and median of
+    ``reps``), with the GEMM peak of this process and each method's fraction of it."""
+    import statistics
+
+    import torch
+
+    from .utils import get_device
+
+    device = get_device(device)
+    nets = _peer_networks(work["models"])
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(6400, SIZES[0], generator=g).to(device)  # the step's cost is data-blind
+    y = torch.randint(SIZES[-1], (6400,), generator=g).to(device)
+    peak = gemm_peak()
+    flops = flops_per_step()
+    out = {"steps": steps, "reps": reps, "gemm_peak": peak, "flops_per_step": flops}
+    methods = {}
+    for name, fn in PEERS.items():
+        if name == "func" and work["models"] == 1:
+            continue  # an ensemble of one is the plain loop
+        if name == "compile" and work["models"] > 1:
+            methods[name] = {
+                "available": False,
+                "reason": "measured on Question 1 only: a loop over networks recompiles each one",
+            }
+            continue
+        try:
+            fn(nets[:1], X, y, 2)  # warm-up (and, for compile, the compilation)
+            times = [1e3 * fn(nets, X, y, steps) / steps for _ in range(reps)]
+        except Exception as err:  # torch.compile needs a compiler at hand
+            if name != "compile":
+                raise
+            methods[name] = {"available": False, "reason": f"{type(err).__name__}: {err}"[:200]}
+            continue
+        ms = min(times)
+        methods[name] = {
+            "available": True,
+            "ms_min": ms,
+            "ms_median": statistics.median(times),
+            "gflops": flops / (ms / 1e3) / 1e9,
+            "fraction_of_peak": flops / (ms / 1e3) / 1e9 / peak["gflops"],
+        }
+    engine_ms = methods["engine"]["ms_min"]
+    for m in methods.values():
+        if m["available"]:
+            m["engine_speedup"] = m["ms_min"] / engine_ms
+    out["methods"] = methods
+    return out
 
 
 # ---------------------------------------------------------------------------

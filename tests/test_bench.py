@@ -88,6 +88,33 @@ def _fake_results():
     }
 
 
+def _fake_peers():
+    method = {"available": True, "ms_min": 2.0, "ms_median": 2.5, "gflops": 20.0}
+    return {
+        "gemm_peak": {"n": 2048, "threads": 1, "gflops": 80.0},
+        "methods": {
+            "plain": {**method, "fraction_of_peak": 0.25, "engine_speedup": 2.0},
+            "compile": {"available": False, "reason": "no compiler"},
+            "engine": {**method, "ms_min": 1.0, "fraction_of_peak": 0.5, "engine_speedup": 1.0},
+        },
+    }
+
+
+def test_measure_peers_on_a_tiny_sweep():
+    """Every peer runs on the same steps; the JSON has each one, the GEMM peak and fractions."""
+    out = bench.measure_peers({"models": 32}, "cpu", steps=2, reps=1)
+    assert set(out["methods"]) == set(bench.PEERS)
+    assert out["gemm_peak"]["gflops"] > 0 and out["gemm_peak"]["threads"] == 1
+    assert out["flops_per_step"] == 3 * 2 * 64 * (784 * 120 + 120 * 80 + 80 * 10)
+    assert out["methods"]["compile"]["available"] is False  # a sweep: not compiled
+    for name in ("tutorial", "plain", "func", "engine"):
+        m = out["methods"][name]
+        assert 0 < m["ms_min"] <= m["ms_median"]
+        assert m["gflops"] == pytest.approx(out["flops_per_step"] / m["ms_min"] / 1e6)
+        assert m["fraction_of_peak"] == pytest.approx(m["gflops"] / out["gemm_peak"]["gflops"])
+    assert out["methods"]["engine"]["engine_speedup"] == 1.0
+
+
 def test_rows_table_and_rst():
     results = _fake_results()
     q1, sweep = results["rows"]
@@ -108,6 +135,8 @@ def test_rows_table_and_rst():
 
 def test_main_writes_json_and_prints_the_table(tmp_path, monkeypatch, capsys):
     def fake(phase, work, args):
+        if phase == "peers":
+            return _fake_peers()
         return {
             "seconds": 4.0 if phase == "baseline" else 1.0 * work["models"] / 8,
             "loop_seconds": 4.0 if phase == "baseline" else None,
@@ -124,6 +153,9 @@ def test_main_writes_json_and_prints_the_table(tmp_path, monkeypatch, capsys):
     assert results["rows"][1]["speedup"] == pytest.approx(32.0) and results["quick"] is True
     printed = capsys.readouterr().out
     assert "sweep, 256 models" in printed and f"wrote {out}" in printed
+    assert set(results["peers"]) == {"question1", "sweep32", "sweep256"}
+    assert "plain loop, torch.optim" in printed and "not available" in printed
+    assert "GEMM peak" in printed and "25%" in printed and "2.00x" in printed
     with pytest.raises(SystemExit):
         bench.main([str(out), "--threads", "0"])
 
