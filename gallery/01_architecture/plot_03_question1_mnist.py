@@ -19,8 +19,9 @@ set, over 3 seeds, and read the test set once, at the chosen step.
 # %%
 # Load MNIST and look at one batch
 # --------------------------------
-# :func:`~mla_course.data.make_loader` wraps ``torchvision.datasets.MNIST``
-# in a ``DataLoader``, as the tutorial does. Pixels are scaled to [0, 1],
+# :func:`~mla_course.data.make_loader` serves the images one by one as
+# ``torchvision.datasets.MNIST`` does, through a ``DataLoader``, as the
+# tutorial does. Pixels are scaled to [0, 1],
 # then centred and scaled with the training-set mean (0.1307) and standard
 # deviation (0.3081). Set ``MLA_DATA_DIR`` to a folder holding the four MNIST
 # files to work offline.
