@@ -153,3 +153,18 @@ def bench(session: nox.Session) -> None:
             **({"MLA_QUICK": os.environ["MLA_QUICK"]} if "MLA_QUICK" in os.environ else {}),
         },
     )
+
+
+@nox.session(python=False)
+def gpu(session: nox.Session) -> None:
+    """Prepare the offline GPU run: wheels/ (the docs group and pytest, for Python 3.12) and
+    gpu-data/mnist, to carry to the lent host; there, ``tools/gpu-run.sh`` (see README)."""
+    groups = PYPROJECT["dependency-groups"]
+    reqs = [*groups["docs"], *(r for r in groups["test"] if r.startswith("pytest"))]
+    session.run("bash", str(ROOT.parent / "shared/tools/docs-wheels.sh"), "wheels", *reqs)
+    mnist = Path(os.environ.get("MLA_DATA_DIR", ROOT.parent / "shared/data/mnist"))
+    dest = ROOT / "gpu-data/mnist"
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in mnist.glob("*-ubyte*"):
+        shutil.copyfile(f, dest / f.name)
+    session.log("Carry wheels/ and gpu-data/ to the GPU host; run tools/gpu-run.sh there.")
