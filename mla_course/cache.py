@@ -1,88 +1,58 @@
 """A results cache on disk, so that rebuilding the book reuses the runs that did not change.
 
-Keys
-----
-An entry is stored under a *key*: the SHA-256 of its description (a JSON-able
-dict, e.g. a configuration and a seed) together with a fingerprint of the
-code that produced it (:func:`code_fingerprint`). The fingerprint changes with
-what changes results and with nothing else: it hashes the syntax tree of every
-module that computes results (not ``plots``, ``bench``, ``claims``, ``source``
-or ``tables``, which draw, time, check, show or summarise them), without comments, docstrings or line numbers, and the versions of
-Python, torch and torchvision. Pages pass no code into a run: everything a run
-does is named in its configuration, so the description covers it. A stale entry is never
-read; it just stays on disk unused (delete the folder to reclaim the space).
+Entries live in one SQLite database, ``<cache_dir>/results.sqlite`` (WAL mode,
+so several processes read and write it at once). A row holds a *key*, a value
+(JSON text, or bytes such as a network's weights in safetensors format), the
+parts the key was made from, the time it was written and the package version.
+Each write is one transaction: a run killed midway leaves the old row or none.
 
-Entries
--------
-Entries are plain JSON (never pickle: loading a cache must not run code), one
-file per key under ``<cache_dir>/results/``, holding exactly the fields
-``format``, ``key``, ``parts``, ``sha256`` and ``value``; ``sha256`` is the
-checksum of the value. An entry is checked when it is read: an entry that is
-not JSON, has another field set, another format or key, a value whose checksum
-does not match, or a value the caller's ``validate`` rejects counts as missing
-and is rewritten by the next :func:`store`.
+The key is the SHA-256 of the entry's description (plain JSON data, e.g. a
+configuration and a seed) and of :func:`code_fingerprint`: the syntax trees,
+without docstrings, of the package's modules that compute results (an explicit
+list: no stray file in the folder counts), the versions of Python, torch and
+torchvision, and the code of any function or class that was patched in the
+running process (so a patched run is never served to an unpatched one).
 
-A write goes to a temporary file in the same folder (named after the writing
-process), is flushed to disk, then renamed over the entry (:func:`os.replace`
-is atomic), so a run killed midway leaves either the old entry or none, never
-half a file. The temporary files a killed writer leaves are swept by the next
-process that writes: those of a process that no longer runs, and any older than
-an hour. Files get the user's usual permissions (the umask).
-
-If the cache folder cannot be written (read-only, ``MLA_CACHE_DIR`` naming a
-file, disk full), one :class:`CacheWarning` names ``MLA_CACHE_DIR`` and the run
-goes on without caching: a finished computation is returned, never lost.
-
-Set ``MLA_NO_CACHE=1`` to ignore every entry and compute afresh (the fresh
-results are still written, replacing the old ones).
+A row that cannot be read or decoded counts as missing. If the database cannot
+be opened or written (``MLA_CACHE_DIR`` read-only, a file, or its database not a
+regular file), one :class:`CacheWarning` names ``MLA_CACHE_DIR`` and the run goes
+on without caching. ``MLA_NO_CACHE=1`` ignores every entry (fresh results are
+still written).
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.metadata
+import inspect
 import json
-import os
+import marshal
 import platform
-import tempfile
+import sqlite3
+import stat
+import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torchvision
 
-from .utils import CacheDirError, CacheWarning, _flag, cache_dir, file_mode, warn_unwritable
+from .utils import CacheWarning, _flag, cache_dir, warn_unwritable
 
-__all__ = [
-    "CacheWarning",
-    "code_fingerprint",
-    "enabled",
-    "entry_path",
-    "key",
-    "load",
-    "memoize",
-    "store",
-    "sweep",
-]
+__all__ = ["CacheWarning", "code_fingerprint", "database_path", "enabled", "key", "load", "store"]
 
-FORMAT = 2  # bump when the layout of an entry changes
-_FIELDS = frozenset({"format", "key", "parts", "sha256", "value"})
-
-# Modules that do not change cached results: they draw (plots), time (bench), check
-# claims about (claims), show the source of (source) or summarise into tables (tables)
-# the histories after they are computed. Editing them keeps the cache valid; every
-# other module, a new one included, counts.
-_NOT_RESULTS = frozenset({"plots.py", "bench.py", "claims.py", "source.py", "tables.py"})
-
-# A temporary file older than this is a leftover, whoever wrote it.
-STALE_AFTER_S = 3600.0
-
-# What a validator may raise to say "this value is not what I expect".
-_INVALID = (ValueError, TypeError, KeyError, IndexError, AttributeError, ArithmeticError)
-
-_fingerprint: str | None = None
-_swept: set[str] = set()  # the cache folders already swept by this process
+# The modules whose code computes results (a module missing from the folder is skipped).
+# plots, bench, claims, source and tables draw, time, check, show or summarise them.
+RESULT_MODULES = (
+    "__init__", "cache", "config", "data", "diagnostics", "engine", "init", "layers", "losses",
+    "models", "optim", "regularization", "runs", "settings", "surfaces", "train", "utils",
+)  # fmt: skip
+NOT_RESULTS = ("bench", "claims", "plots", "source", "tables")
+_PACKAGE = Path(__file__).parent
+_SCHEMA = "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT, blob BLOB, "
+_SCHEMA += "parts TEXT, created REAL NOT NULL, version TEXT)"
+_disk: dict[str, tuple[str, dict]] = {}  # module -> (hash of its syntax tree, its top-level code)
 
 
 def enabled() -> bool:
@@ -90,230 +60,146 @@ def enabled() -> bool:
     return not _flag("MLA_NO_CACHE")
 
 
-# --------------------------------------------------------------------------- fingerprints
-def _strip_docstrings(tree: ast.AST) -> ast.AST:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-            body = node.body
-            if (
-                body
-                and isinstance(body[0], ast.Expr)
-                and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)
-            ):
+def _on_disk(name: str) -> tuple[str, dict]:
+    """The hash of module ``name``'s syntax tree without docstrings, and its top-level code."""
+    if name not in _disk:
+        path = _PACKAGE / f"{name}.py"
+        source = path.read_text(encoding="utf-8")
+        tree = ast.parse(source, filename=str(path))
+        code = compile(tree, str(path), "exec")
+        defined = {c.co_name: c for c in code.co_consts if hasattr(c, "co_code")}
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            first = body[0] if isinstance(body, list) and body else None
+            value = first.value if isinstance(first, ast.Expr) else None
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
                 node.body = body[1:] or [ast.Pass()]
-    return tree
+        _disk[name] = (hashlib.sha256(ast.dump(tree).encode()).hexdigest(), defined)
+    return _disk[name]
 
 
-def _normalised_source(source: str, name: str) -> str:
-    """The syntax tree of ``source`` without docstrings, comments or positions, as text."""
-    return ast.dump(_strip_docstrings(ast.parse(source, filename=name)))
+def _live(module, defined: dict) -> list[str]:
+    """What differs between ``module`` as it runs and as its file defines it."""
+    out = []
+    for name, obj in sorted(vars(module).items()):
+        func = inspect.unwrap(obj) if callable(obj) else obj
+        if name in defined and inspect.isfunction(func):
+            if (
+                func.__code__.co_code == defined[name].co_code
+                and func.__module__ == module.__name__
+            ):
+                continue
+            out.append(f"{name}:{hashlib.sha256(marshal.dumps(func.__code__)).hexdigest()}")
+        elif name in defined or (inspect.isclass(obj) and obj.__module__ == module.__name__):
+            if inspect.isclass(obj) and obj.__module__ == module.__name__:
+                members = [f for f in vars(obj).values() if inspect.isfunction(f)]
+                if all(f.__qualname__.startswith(obj.__qualname__ + ".") for f in members):
+                    continue
+            out.append(f"{name}:{type(obj).__qualname__}:{id(obj)}:{id(sys.modules)}")
+    return out
 
 
 def code_fingerprint() -> str:
-    """SHA-256 of the package's code that computes results, Python, torch and torchvision.
-
-    Every module but those in ``_NOT_RESULTS`` counts, by its syntax tree without
-    docstrings: editing a comment, a docstring or the layout keeps the cache;
-    editing code gives new keys. Computed once per process: the code does not
-    change while it runs.
-    """
-    global _fingerprint
-    if _fingerprint is None:
-        _fingerprint = _source_fingerprint(Path(__file__).parent)
-    return _fingerprint
-
-
-def _source_fingerprint(package: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        if path.name in _NOT_RESULTS:
+    """SHA-256 of the package's result modules on disk, the code patched into them in this
+    process, and the versions of Python, torch and torchvision."""
+    digest = hashlib.sha256(f"{platform.python_version()} {torch.__version__} ".encode())
+    digest.update(torchvision.__version__.encode())
+    for name in RESULT_MODULES:
+        if not (_PACKAGE / f"{name}.py").is_file():
             continue
-        name = str(path.relative_to(package))
-        digest.update(name.encode() + b"\0")
-        digest.update(_normalised_source(path.read_text(encoding="utf-8"), name).encode())
-        digest.update(b"\0")
-    versions = (
-        f"python {platform.python_version()} torch {torch.__version__} "
-        f"torchvision {torchvision.__version__}"
-    )
-    digest.update(versions.encode())
+        tree, defined = _on_disk(name)
+        digest.update(f"\0{name}\0{tree}".encode())
+        module = sys.modules.get(__package__ if name == "__init__" else f"{__package__}.{name}")
+        if module is not None:
+            digest.update("\0".join(_live(module, defined)).encode())
     return digest.hexdigest()
 
 
-# --------------------------------------------------------------------------- keys
-def _canonical(obj) -> str:
-    try:
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as err:
-        raise TypeError(
-            f"the cache key parts must be plain JSON data (dicts, lists, str, finite numbers, "
-            f"None): {err}"
-        ) from None
-
-
 def key(parts: dict) -> str:
-    """The key of an entry described by ``parts`` (plain JSON data), for the current code."""
+    """The key of an entry described by ``parts`` (plain JSON data), for the code running."""
     if not isinstance(parts, dict):
         raise TypeError(f"parts={parts!r}: expected a dict")
-    text = _canonical({"parts": parts, "code": code_fingerprint(), "format": FORMAT})
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def entry_path(k: str) -> Path:
-    """Where the entry of key ``k`` lives."""
-    if not isinstance(k, str) or len(k) != 64 or any(c not in "0123456789abcdef" for c in k):
-        raise ValueError(f"key={k!r}: expected 64 lower-case hex digits, as key() returns")
-    return cache_dir() / "results" / k[:2] / f"{k}.json"
-
-
-def _checksum(value) -> str:
-    """SHA-256 of the value's JSON text (keys sorted; NaN and infinities allowed)."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-# --------------------------------------------------------------------------- read and write
-def _warn_unwritable(err: BaseException) -> None:
-    warn_unwritable(err, "the results cache")
-
-
-def _valid(value, validate: Callable | None) -> bool:
-    if validate is None:
-        return True
     try:
-        return validate(value) is not False
-    except _INVALID:
-        return False
-
-
-def load(k: str, validate: Callable | None = None):
-    """The value stored under key ``k``, or ``None`` if there is none, it is damaged or not
-    what ``validate`` expects, or the cache is disabled.
-
-    ``validate(value)`` (optional) returns ``False`` or raises ``ValueError``,
-    ``TypeError``, ``KeyError`` or ``IndexError`` for a value of the wrong shape;
-    such an entry counts as missing.
-    """
-    if not enabled():
-        return None
-    try:
-        path = entry_path(k)
-    except CacheDirError as err:
-        _warn_unwritable(err)
-        return None
-    try:
-        entry = json.loads(path.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        return None  # damaged: treated as missing, overwritten by the next store
-    if not isinstance(entry, dict) or entry.keys() != _FIELDS:
-        return None
-    if type(entry["format"]) is not int or entry["format"] != FORMAT or entry["key"] != k:
-        return None
-    value = entry["value"]
-    try:
-        if value is None or entry["sha256"] != _checksum(value):
-            return None
-    except (ValueError, RecursionError):
-        return None
-    return value if _valid(value, validate) else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return True
-    return True
-
-
-def sweep(max_age_s: float = STALE_AFTER_S) -> int:
-    """Delete the temporary files that killed writers left; return how many.
-
-    A temporary file ``.<key>-<pid>-<random>.tmp`` is a leftover when the process
-    ``pid`` no longer runs or when it is older than ``max_age_s`` seconds.
-    """
-    try:
-        results = cache_dir() / "results"
-    except CacheDirError:
-        return 0
-    removed = 0
-    now = time.time()
-    for tmp in results.glob("*/.*.tmp"):
-        fields = tmp.name.split("-")
-        pid = int(fields[1]) if len(fields) >= 3 and fields[1].isdigit() else None
-        try:
-            old = now - tmp.stat().st_mtime > max_age_s
-        except OSError:
-            continue
-        if old or (pid is not None and not _alive(pid)):
-            try:
-                tmp.unlink()
-                removed += 1
-            except OSError:
-                pass
-    return removed
-
-
-def store(k: str, value, parts: dict | None = None) -> Path | None:
-    """Write ``value`` (plain JSON data, not ``None``) under key ``k``, atomically.
-
-    Returns the entry's path, or ``None`` if the cache folder cannot be written
-    (after one :class:`CacheWarning` naming ``MLA_CACHE_DIR``). ``parts``, if
-    given, is stored alongside for whoever inspects the folder.
-    """
-    if value is None:
-        raise TypeError("value=None cannot be cached: load() returns None for a missing entry")
-    try:
-        entry = {
-            "format": FORMAT,
-            "key": k,
-            "parts": parts,
-            "sha256": _checksum(value),
-            "value": value,
-        }
-        text = json.dumps(entry)  # fails before anything is written if value is not JSON data
+        text = json.dumps({"parts": parts, "code": code_fingerprint()}, sort_keys=True,
+                          allow_nan=False)  # fmt: skip
     except (TypeError, ValueError) as err:
-        raise TypeError(f"the value to cache must be plain JSON data: {err}") from None
-    try:
-        path = entry_path(k)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        root = str(path.parents[2])
-        if root not in _swept:
-            _swept.add(root)
-            sweep()
-        fd, tmp = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{k[:8]}-{os.getpid()}-", suffix=".tmp"
-        )
-    except OSError as err:  # CacheDirError, PermissionError, read-only file system...
-        _warn_unwritable(err)
-        return None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            os.fchmod(f.fileno(), file_mode())  # mkstemp makes 0600: usual rights
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic: readers see the old entry or the new one
-    except OSError as err:  # disk full, folder made read-only meanwhile...
-        Path(tmp).unlink(missing_ok=True)
-        _warn_unwritable(err)
-        return None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        raise TypeError(f"the cache key parts must be plain, finite JSON data: {err}") from None
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def database_path() -> Path:
+    """The database file; OSError if it exists and is not a regular file."""
+    path = cache_dir() / "results.sqlite"
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        if p.is_symlink() or (p.exists() and not stat.S_ISREG(p.stat().st_mode)):
+            raise OSError(f"{p} is not a regular file: remove it, or set MLA_CACHE_DIR elsewhere")
     return path
 
 
-def memoize(parts: dict, compute: Callable[[], object], *, validate: Callable | None = None):
-    """``load(key(parts), validate)`` if there is a valid entry, else ``compute()``, stored
-    (if the cache can be written) then returned."""
+def _connect() -> sqlite3.Connection:
+    db = sqlite3.connect(database_path(), timeout=60, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(_SCHEMA)
+    return db
+
+
+def load(k: str):
+    """The value stored under key ``k`` (JSON data or bytes), or ``None`` if there is none,
+    it cannot be read, or the cache is disabled."""
+    if not enabled():
+        return None
+    try:
+        db = _connect()
+        try:
+            row = db.execute("SELECT value, blob FROM results WHERE key = ?", (k,)).fetchone()
+        finally:
+            db.close()
+        if row is None:
+            return None
+        return bytes(row[1]) if row[1] is not None else json.loads(row[0])
+    except (OSError, sqlite3.Error) as err:
+        warn_unwritable(err)
+    except (TypeError, ValueError, RecursionError):
+        pass  # a damaged row counts as missing; the next store replaces it
+    return None
+
+
+def store(k: str, value, parts: dict | None = None) -> bool:
+    """Write ``value`` (plain JSON data, or bytes) under key ``k`` in one transaction.
+
+    Returns whether it was written: ``False``, after one :class:`CacheWarning`
+    naming ``MLA_CACHE_DIR``, if the cache cannot be written."""
+    if value is None:
+        raise TypeError("value=None cannot be cached: load() returns None for a missing entry")
+    blob = value if isinstance(value, bytes) else None
+    try:
+        text = None if blob is not None else json.dumps(value)
+        row = (k, text, blob, json.dumps(parts), time.time(), _version())
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"the value to cache must be plain JSON data or bytes: {err}") from None
+    try:
+        db = _connect()
+        try:
+            db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?)", row)
+        finally:
+            db.close()
+    except (OSError, sqlite3.Error) as err:
+        warn_unwritable(err)
+        return False
+    return True
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("mla-course")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def memoize(parts: dict, compute):
+    """``load(key(parts))`` if there is an entry, else ``compute()``, stored then returned."""
     k = key(parts)
-    value = load(k, validate)
+    value = load(k)
     if value is None:
         value = compute()
         store(k, value, parts)

@@ -38,12 +38,11 @@ mini-batches and the draws of a data transform.
 
 from __future__ import annotations
 
-import base64
 import os
 import warnings
 from collections.abc import Iterable, Mapping
 
-import numpy as np
+import safetensors.torch
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -209,30 +208,23 @@ def _parts(kind: str, config: Config, seed: int, device: torch.device, path: str
     }
 
 
-def _encode(model: nn.Module) -> dict:
-    """The model's state as plain JSON data: shape, dtype and base64 bytes per tensor (no pickle)."""
-    out = {}
-    for name, t in model.state_dict().items():
-        a = t.detach().cpu().contiguous().numpy()
-        data = base64.b64encode(a.tobytes()).decode("ascii")
-        out[name] = {"shape": list(a.shape), "dtype": a.dtype.str, "data": data}
-    return out
-
-
-_DTYPES = ("<f4", "<f8", "<i8")  # float32, float64, int64 (batch norm's counter)
+def _encode(model: nn.Module) -> bytes:
+    """The model's state as safetensors bytes (no pickle)."""
+    return safetensors.torch.save(
+        {n: t.detach().cpu().contiguous() for n, t in model.state_dict().items()}
+    )
 
 
 def _decode(value, model: nn.Module) -> None:
     """Load the state that :func:`_encode` wrote into ``model``; ValueError if it does not fit."""
-    if not isinstance(value, dict) or set(value) != set(model.state_dict()):
+    if not isinstance(value, bytes):
+        raise TypeError("stored weights are not safetensors bytes")
+    try:
+        state = safetensors.torch.load(value)
+    except (safetensors.SafetensorError, ValueError, TypeError) as err:
+        raise ValueError(f"stored weights cannot be read: {err}") from None
+    if set(state) != set(model.state_dict()):
         raise ValueError("stored weights do not match the network's parameters")
-    state = {}
-    for name, entry in value.items():
-        if not isinstance(entry, dict) or entry.get("dtype") not in _DTYPES:
-            raise ValueError(f"stored weights {name!r}: not what _encode writes")
-        raw = base64.b64decode(entry["data"], validate=True)
-        array = np.frombuffer(raw, entry["dtype"]).reshape(entry["shape"]).copy()
-        state[name] = torch.from_numpy(array)
     model.load_state_dict(state)  # raises on a shape mismatch
 
 
