@@ -94,9 +94,18 @@ chosen = {k: t.best("test_loss") for k, t in by_penalty.items()}  # on val
 print("chosen on the validation split:", chosen)
 big_l2, big_l1 = (f"{k}, alpha={max(grid[k]):g}" for k in grid)
 check_order(
-    val, big_l2, ">", chosen["L2"], metric="train_loss", full_only=True
+    "too large an L2 penalty under-fits: a higher training loss",
+    val[big_l2],
+    val[chosen["L2"]],
+    metric="train_loss",
+    full_only=True,
 )
-check_order(val, big_l1, "<", "no penalty", full_only=True)
+check_order(
+    "too large an L1 penalty loses validation accuracy",
+    val["no penalty"],
+    val[big_l1],
+    full_only=True,
+)
 val
 
 # %%
@@ -125,8 +134,9 @@ check(
     full_only=True,
 )
 for k in grid:
-    m = "test_loss"
-    check_order(table, chosen[k], "<", "no penalty", metric=m, full_only=True)
+    claim = f"{k} ends with a lower test loss than no penalty"
+    low = table[chosen[k]]
+    check_order(claim, no_pen, low, metric="test_loss", full_only=True)
 axes = plots.plot_table_curves(table, shown)
 axes[2].set_ylim(bottom=60)
 plt.show()
@@ -246,7 +256,12 @@ lost = {
     for k in ("no penalty", chosen["L1"])
 }
 print({k: [f"{v:.1%}" for v in values] for k, values in lost.items()})
-claim = f"pruning {share_l1:.0%} costs the unpenalised network more accuracy"
-check_order(lost, "no penalty", ">", chosen["L1"], claim=claim, full_only=True)
+check_order(
+    f"pruning {share_l1:.0%} of the weights costs the unpenalised network "
+    "more accuracy",
+    lost["no penalty"],
+    lost[chosen["L1"]],
+    full_only=True,
+)
 
 # sphinx_gallery_thumbnail_number = 1
