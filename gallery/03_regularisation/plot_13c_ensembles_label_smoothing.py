@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from mla_course import plots
-from mla_course.claims import check, check_order
+from mla_course.claims import check, check_order, summary
 from mla_course.config import OVERFITTING
 from mla_course.runs import load_data, sweep, train_network
 from mla_course.train import predict
@@ -83,11 +83,14 @@ mean_member = [[sum(m[i] for m in ms) / k for i in (0, 1)] for ms in members]
 for i, what in ((0, "accuracy"), (1, "loss")):  # paired: each ensemble
     gain = [e[i] - m[i] for e, m in zip(ensembles, mean_member, strict=True)]
     gain = [g if i == 0 else -g for g in gain]  # > 0: the ensemble is better
-    gains = {"gain": gain, "none": [0.0] * len(gain)}  # a one-sample t-test
-    claim = f"an ensemble of {k} has a better test {what} than its members"
-    metric = ("test_acc", "test_loss")[i]
-    check_order(
-        gains, "gain", ">", "none", metric=metric, claim=claim, full_only=True
+    mean_gain, sem = summary(gain)
+    check(
+        f"an ensemble of {k} has a better test {what} than its members "
+        "on average (gain > 2 s.e.)",
+        mean_gain > 2 * sem,
+        measured=f"gain {mean_gain:.4f} ± {sem:.4f} (mean ± s.e. over "
+        f"{groups} ensembles)",
+        full_only=i == 0,
     )
 check(
     "the loss of the average is never above the average loss (convexity)",
@@ -145,9 +148,20 @@ table = sweep(
         f"smoothed, eps={eps}": base.replace(label_smoothing=eps),
     }
 )
-hard, soft = table
-check_order(table, soft, "<", hard, metric="test_loss", full_only=True)
-check_order(table, soft, ">", hard, full_only=True)
+hard, soft = table.values()
+check_order(
+    "label smoothing ends with a lower test loss",
+    hard,
+    soft,
+    metric="test_loss",
+    full_only=True,
+)
+check_order(
+    "label smoothing ends with a higher test accuracy",
+    soft,
+    hard,
+    full_only=True,
+)
 axes = plots.plot_table_curves(table)
 axes[2].set_ylim(bottom=60)
 plt.show()
