@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from mla_course import plots
-from mla_course.claims import check, check_order, check_unresolved
+from mla_course.claims import check, check_order, check_within_noise
 from mla_course.layers import Dropout, dropout
 from mla_course.source import show_source
 from mla_course.utils import get_device, pick, seed_everything
@@ -73,11 +73,10 @@ table
 # With dropout the training loss falls more slowly: the network cannot
 # learn each image by heart as easily when units go missing at random
 # (*temps d'apprentissage augmenté*). On the test set a light dropout,
-# :math:`p = 0.2`, gains accuracy; the difference between :math:`p = 0.5`
-# and no dropout is below what 3 seeds resolve at this budget. On so few
-# images, dropout alone does not stop the test loss from climbing back
-# after its minimum (the network still grows over-confident);
-# compare with the penalties of the previous page.
+# :math:`p = 0.2`, gains accuracy; :math:`p = 0.5` is within noise of no
+# dropout at this budget. On so few images, dropout alone does not stop
+# the test loss from climbing back after its minimum (the network still
+# grows over-confident); compare with the penalties of the previous page.
 import matplotlib.pyplot as plt
 
 axes = plots.plot_table_curves(table)
@@ -90,9 +89,24 @@ epoch = 5  # early in training (the last epoch in quick mode)
 early = {
     k: [h.train_loss[epoch - 1] for h in r.histories] for k, r in table.items()
 }
-check_order(early, "p=0.5", ">", "p=0.0", metric="train_loss")
-check_order(table, "p=0.2", ">", "p=0.0", full_only=True)
-check_unresolved(table, "p=0.5", "p=0.0", full_only=True)
+check_order(
+    f"p = 0.5 has a higher training loss than p = 0 after {epoch} epochs",
+    early["p=0.5"],
+    early["p=0.0"],
+    metric="train_loss",
+)
+check_order(
+    "p = 0.2 ends with a higher test accuracy than no dropout",
+    table["p=0.2"],
+    table["p=0.0"],
+    full_only=True,
+)
+check_within_noise(
+    "p = 0.5 and no dropout end within noise in test accuracy",
+    table["p=0.5"],
+    table["p=0.0"],
+    full_only=True,
+)
 curve, _ = table["p=0.5"].curve("test_loss")
 check(
     "with p = 0.5 the test loss still climbs back after its minimum",
@@ -165,11 +179,10 @@ for k in ("p=0.0", "p=0.5"):
         loss_of[k].append(clean.item() - noisy)
     print(f"{k}: accuracy lost per seed", [f"{v:.1%}" for v in loss_of[k]])
 check_order(
-    loss_of,
-    "p=0.0",
-    ">",
-    "p=0.5",
-    claim="without dropout, noise costs more accuracy",
+    "the network trained without dropout loses more accuracy",
+    loss_of["p=0.0"],
+    loss_of["p=0.5"],
+    metric="test_acc",
 )
 
 # sphinx_gallery_thumbnail_number = 1
