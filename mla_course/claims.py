@@ -4,32 +4,25 @@ A page states a conclusion in its prose and checks it in the code right above::
 
     check("the tutorial's settings leave the network near chance",
           acc < 0.2, measured=f"test accuracy {acc:.2%}")
-    check_order(table, "relu", ">", "sigmoid")
-    check_equivalent(table, "relu", "tanh", margin=0.5)
-    check_unresolved(table, "dropout", "plain")
+    check_order("ReLU ends above sigmoid", table["relu"], table["sigmoid"])
 
-Each check prints one short line (``✓ claim — measured``) and, when it fails,
-raises :class:`ClaimFailed` with the page, the claim and the measured value: a
-failing claim stops the book's build.
+Each check prints one line (so the page shows what this build measured) and,
+when it fails, raises :class:`ClaimFailed` with the page, the claim and the
+measured value: a failing claim stops the book's build.
 
-**One level.** Every comparison is a t-test (:mod:`scipy.stats`) at the book's one
-level, :data:`LEVEL` (one-sided 1 %): paired when both arms are
-:class:`~mla_course.tables.Result` objects with the same seeds (same initial weights,
-same batch order), Welch otherwise. Each arm needs at least 3 seeds, and a diverged
-run is never averaged: it refuses the claim.
-
-- :func:`check_order`: ``a`` beats ``b`` (one-sided test rejects "no difference").
-- :func:`check_equivalent`: ``a`` and ``b`` within ``±margin`` (two one-sided tests, TOST).
-- :func:`check_unresolved`: neither one-sided test rejects: the difference is below what
-  the seeds resolve. It fails when one arm is significantly better *or* worse.
+**A check knows its noise.** :func:`check_order` compares two means over seeds
+and holds only when the gap exceeds ``z`` standard errors of the difference
+(``z = 2``, at least 3 seeds on each side, no diverged run);
+:func:`check_within_noise` checks the opposite, for the sentences that say
+"within noise". A sentence checked this way holds whatever the seeds
+(``MLA_SEED_OFFSET`` shifts every seed of the book to try it).
 
 **Quick mode.** A claim that the shrunken runs of ``MLA_QUICK=1`` cannot support
-takes ``full_only=True``: in quick mode it prints ``unchecked in quick mode: <claim>``
-and is recorded as skipped.
+takes ``full_only=True``: in quick mode it is printed as skipped, not checked.
 
 **The claims page.** When ``MLA_CLAIMS_DIR`` is set (the docs build sets it, see
-``docs/_ext/claims_page.py``), every check is recorded there (one JSON line: page,
-kind, claim, measured, p-value, status), and the book gets a page listing them.
+:func:`setup`), every check is recorded there, and the book gets a page listing
+each claim with the value this build measured and a link to its page.
 """
 
 from __future__ import annotations
@@ -37,30 +30,25 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 import sys
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-
-import numpy as np
-from scipy import stats
 
 from .utils import quick
 
 __all__ = [
-    "LEVEL",
     "ClaimFailed",
     "check",
-    "check_equivalent",
     "check_order",
-    "check_unresolved",
+    "check_within_noise",
+    "summary",
 ]
 
-LEVEL = 0.01  # the book's one level: one-sided 1 %
 MIN_SEEDS = 3  # fewer seeds give no usable estimate of the noise
 WIDTH = 77  # the printed line fits the book's output column
 CLAIMS_DIR = "MLA_CLAIMS_DIR"
-KINDS = ("order", "equivalence", "unresolved", "threshold")
 
 
 class ClaimFailed(AssertionError):
@@ -72,20 +60,13 @@ def _page() -> Path:
     return Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else Path("<interactive>")
 
 
-def _record(kind: str, statement: str, measured: str, status: str, p: float | None) -> None:
+def _record(statement: str, measured: str, status: str) -> None:
     folder = os.environ.get(CLAIMS_DIR)
     if not folder:
         return
     page = _page()
     line = json.dumps(
-        {
-            "page": str(page),
-            "kind": kind,
-            "claim": statement,
-            "measured": measured,
-            "p": p,
-            "status": status,
-        }
+        {"page": str(page), "claim": statement, "measured": measured, "status": status}
     )
     path = Path(folder) / f"{page.stem}.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,179 +78,178 @@ def _print(line: str) -> None:
     print(textwrap.fill(line, WIDTH, subsequent_indent="    ", break_on_hyphens=False))
 
 
-def _decide(kind, statement, ok, measured, full_only, p=None) -> None:
-    if not isinstance(statement, str) or not statement.strip():
-        raise ValueError(f"statement={statement!r}: expected the claim, in words")
-    if not isinstance(measured, str):
-        raise TypeError(f"measured={measured!r}: expected a string saying what was measured")
-    if full_only and quick():
-        _print(f"unchecked in quick mode: {statement}")
-        _record(kind, statement, measured, "skipped (quick mode)", p)
-        return
-    if not ok:
-        _record(kind, statement, measured, "FAILED", p)
-        raise ClaimFailed(f"{_page().name}: the claim {statement!r} is false: measured {measured}")
-    _print(f"✓ {statement} — {measured}")
-    _record(kind, statement, measured, "checked", p)
-
-
 def check(statement: str, ok: bool, *, measured: str, full_only: bool = False) -> None:
     """Check the claim ``statement``: ``ok`` must be true of this build's ``measured`` value.
 
     ``measured`` says what was measured, in words and numbers
     (``"test accuracy 11.35 %"``); it is printed, and quoted if the claim fails.
     """
-    _decide("threshold", statement, bool(ok), measured, full_only)
+    if not isinstance(statement, str) or not statement.strip():
+        raise ValueError(f"statement={statement!r}: expected the claim, in words")
+    if not isinstance(measured, str):
+        raise TypeError(f"measured={measured!r}: expected a string saying what was measured")
+    if full_only and quick():
+        _print(f"[claim skipped in quick mode] {statement} (measured: {measured})")
+        _record(statement, measured, "skipped (quick mode)")
+        return
+    if not ok:
+        _record(statement, measured, "FAILED")
+        raise ClaimFailed(f"{_page().name}: the claim {statement!r} is false: measured {measured}")
+    _print(f"[claim checked] {statement} (measured: {measured})")
+    _record(statement, measured, "checked")
 
 
-# ---------------------------------------------------------------------------
-# Two arms over seeds.
-# ---------------------------------------------------------------------------
+def _values(x, metric: str) -> list[float]:
+    """Per-seed values of a :class:`~mla_course.tables.Result` (or a plain sequence)."""
+    values = x.values(metric) if hasattr(x, "values") and callable(x.values) else x
+    if isinstance(values, str) or not isinstance(values, Sequence):
+        raise TypeError(f"expected a Result or a sequence of numbers, got {type(x).__name__}")
+    return [float(v) for v in values]
 
 
-def _scale(metric: str) -> tuple[float, str, str]:
-    """Factor, unit after a value, unit of a difference."""
-    return (100.0, " %", " points") if metric.endswith("_acc") else (1.0, "", "")
+def summary(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and standard error of the mean of per-seed values."""
+    if len(values) < 2:
+        return float(values[0]), math.inf
+    return statistics.fmean(values), statistics.stdev(values) / math.sqrt(len(values))
 
 
-def _fmt(x: float, metric: str) -> str:
-    return f"{x:.1f}" if metric.endswith("_acc") else f"{x:.3g}"
-
-
-def _arm(table, label, metric: str):
-    if not isinstance(table, Mapping):
-        raise TypeError(f"table={type(table).__name__}: expected a mapping from labels to results")
-    if label not in table:
-        raise KeyError(f"{label!r} is not in the table (labels: {', '.join(map(str, table))})")
-    x = table[label]
-    if hasattr(x, "values") and callable(x.values) and hasattr(x, "seeds"):
-        values, seeds = x.values(metric), list(x.seeds)
-        diverged = getattr(x, "diverged", 0)
-    elif isinstance(x, Sequence) and not isinstance(x, str):
-        values, seeds, diverged = list(x), None, 0
-    else:
-        raise TypeError(
-            f"table[{label!r}]: expected a Result or a sequence of per-seed values, "
-            f"got {type(x).__name__}"
-        )
-    values = [float(v) for v in values]
-    if diverged or any(not math.isfinite(v) for v in values):
-        raise ClaimFailed(
-            f"{_page().name}: {label!r} has diverged runs ({values}); a diverged run is "
-            "never averaged into a mean and never supports a claim"
-        )
-    if len(values) < MIN_SEEDS:
-        raise ValueError(
-            f"{label!r} has {len(values)} seeds: a comparison needs at least {MIN_SEEDS} "
-            "seeds to know its noise"
-        )
-    return np.asarray(values), seeds
-
-
-class _Test:
-    """The difference ``a - b`` of two arms, and its one-sided t-tests."""
-
-    def __init__(self, table, a, b, metric: str):
-        self.a, self.b, self.metric = a, b, metric
-        self.va, sa = _arm(table, a, metric)
-        self.vb, sb = _arm(table, b, metric)
-        self.paired = sa is not None and sa == sb
-        self.scale, self.unit, self.dunit = _scale(metric)
-        self.diff = float(self.va.mean() - self.vb.mean())
-        if self.paired:
-            d = self.va - self.vb
-            self.se = float(d.std(ddof=1) / math.sqrt(len(d)))
-            self.df = f"{len(d) - 1}"
-        else:
-            qa = self.va.var(ddof=1) / len(self.va)
-            qb = self.vb.var(ddof=1) / len(self.vb)
-            self.se = math.sqrt(qa + qb)
-            dof = (qa + qb) ** 2 / (qa**2 / (len(self.va) - 1) + qb**2 / (len(self.vb) - 1))
-            self.df = f"{dof:.1f}" if math.isfinite(dof) else "∞"
-
-    def p(self, alternative: str, shift: float = 0.0) -> float:
-        """p-value of ``a - b - shift`` being ``"greater"`` / ``"less"`` than 0."""
-        a = self.va - shift
-        if self.paired:
-            r = stats.ttest_rel(a, self.vb, alternative=alternative)
-        else:
-            r = stats.ttest_ind(a, self.vb, equal_var=False, alternative=alternative)
-        p = float(r.pvalue)
-        if math.isnan(p):  # no noise at all: the sign of the difference decides
-            d = float(a.mean() - self.vb.mean())
-            p = 0.0 if (d > 0 if alternative == "greater" else d < 0) else 1.0
-        return p
-
-    def means(self, op: str = "vs") -> str:
-        s = self.scale
-        return (
-            f"{self.a} {_fmt(self.va.mean() * s, self.metric)}{self.unit} {op} "
-            f"{self.b} {_fmt(self.vb.mean() * s, self.metric)}{self.unit}"
-        )
-
-    def difference(self) -> str:
-        s, f = self.scale, (".2f" if self.metric.endswith("_acc") else ".3g")
-        return f"{self.diff * s:+{f}} ± {self.se * s:{f}}{self.dunit}"
-
-    def test(self, p: float) -> str:
-        return f"{'paired' if self.paired else 'Welch'} t({self.df}), p = {p:.2g}"
-
-
-def _op(op: str) -> str:
-    if op not in (">", "<"):
-        raise ValueError(f"op={op!r}: expected '>' or '<'")
-    return op
-
-
-def _metric_words(metric: str) -> str:
-    return metric.replace("_", " ")
-
-
-def check_order(table, a, op, b, *, metric="test_acc", claim=None, full_only=False) -> None:
-    """Check that ``a`` ends above (``op=">"``) or below (``"<"``) ``b`` on ``metric``.
-
-    A one-sided t-test at :data:`LEVEL` over the seeds (paired when the two arms share
-    their seeds, Welch otherwise) must reject "no difference".
-    """
-    t = _Test(table, a, b, metric)
-    p = t.p("greater" if _op(op) == ">" else "less")
-    statement = (
-        claim or f"{a} ends {'above' if op == '>' else 'below'} {b} ({_metric_words(metric)})"
+def _compare(a, b, metric: str, scale: float, unit: str):
+    va, vb = _values(a, metric), _values(b, metric)
+    for name, v in (("first", va), ("second", vb)):
+        if any(not math.isfinite(x) for x in v):
+            raise ClaimFailed(
+                f"{_page().name}: the {name} group has diverged runs ({v}); "
+                "a diverged run is never averaged into a mean: compare finite runs only"
+            )
+        if len(v) < MIN_SEEDS:
+            raise ValueError(
+                f"{len(v)} seeds in the {name} group: an order or a tie needs at least "
+                f"{MIN_SEEDS} seeds to know its noise"
+            )
+    (ma, sa), (mb, sb) = summary(va), summary(vb)
+    gap, noise = ma - mb, math.hypot(sa, sb)
+    measured = (
+        f"{ma * scale:.2f} ± {sa * scale:.2f}{unit} vs {mb * scale:.2f} ± {sb * scale:.2f}{unit}"
+        f" (mean ± s.e., {len(va)} and {len(vb)} seeds): gap {gap * scale:.2f}{unit}, "
+        f"{gap / noise if noise else math.inf:.1f} s.e."
     )
-    measured = f"{t.means(op)}: {t.difference()}, {t.test(p)}"
-    _decide("order", statement, p < LEVEL, measured, full_only, p)
+    return gap, noise, measured
 
 
-def check_equivalent(
-    table, a, b, *, margin, metric="test_acc", claim=None, full_only=False
+def _scale(metric: str) -> tuple[float, str]:
+    return (100.0, " %") if metric.endswith("_acc") else (1.0, "")
+
+
+def check_order(
+    statement: str,
+    higher,
+    lower,
+    *,
+    metric: str = "test_acc",
+    z: float = 2.0,
+    full_only: bool = False,
 ) -> None:
-    """Check that ``a`` and ``b`` differ by less than ``margin`` on ``metric`` (TOST).
+    """Check that ``higher`` beats ``lower`` on ``metric`` by more than ``z`` standard errors.
 
-    ``margin`` is in the printed units (points of % for an accuracy); both one-sided
-    tests, "the difference is above ``-margin``" and "below ``+margin``", must reject
-    at :data:`LEVEL`.
+    ``higher`` and ``lower`` are :class:`~mla_course.tables.Result` objects (or sequences
+    of per-seed values). For a loss, where lower is better, pass the better one as
+    ``lower``: the check is only about which mean is larger.
     """
-    if not isinstance(margin, (int, float)) or not margin > 0 or not math.isfinite(margin):
-        raise ValueError(f"margin={margin!r}: expected a positive number, in printed units")
-    t = _Test(table, a, b, metric)
-    m = margin / t.scale
-    p = max(t.p("greater", -m), t.p("less", m))
-    statement = claim or f"{a} and {b} within {margin:g}{t.dunit or ''} ({_metric_words(metric)})"
-    measured = f"{t.means()}: {t.difference()}, TOST ±{margin:g}, {t.test(p)}"
-    _decide("equivalence", statement, p < LEVEL, measured, full_only, p)
+    gap, noise, measured = _compare(higher, lower, metric, *_scale(metric))
+    check(statement, gap > z * noise, measured=measured, full_only=full_only)
 
 
-def check_unresolved(table, a, b, *, metric="test_acc", claim=None, full_only=False) -> None:
-    """Check that the seeds resolve no difference between ``a`` and ``b`` on ``metric``.
+def check_within_noise(
+    statement: str, a, b, *, metric: str = "test_acc", z: float = 2.0, full_only: bool = False
+) -> None:
+    """Check that ``a`` and ``b`` differ by less than ``z`` standard errors on ``metric``."""
+    gap, noise, measured = _compare(a, b, metric, *_scale(metric))
+    check(statement, abs(gap) <= z * noise, measured=measured, full_only=full_only)
 
-    Holds when neither one-sided test ("``a`` above ``b``", "``a`` below ``b``") rejects at
-    :data:`LEVEL`; fails when one arm is significantly better or worse.
-    """
-    t = _Test(table, a, b, metric)
-    p = min(t.p("greater"), t.p("less"))
-    n = min(len(t.va), len(t.vb))
-    statement = claim or (
-        f"the difference between {a} and {b}, {t.difference()}, is below what {n} seeds resolve"
-    )
-    measured = f"{t.means()}: {t.test(p)} (smaller one-sided p)"
-    _decide("unresolved", statement, p >= LEVEL, measured, full_only, p)
+
+# ---------------------------------------------------------------------------
+# The book's page of claims (a Sphinx extension: ``extensions = ["mla_course.claims"]``).
+# ---------------------------------------------------------------------------
+
+
+def _escape(text: str) -> str:
+    """Plain text, safe inside reStructuredText."""
+    for char in "\\`*_|":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def _claims_page(records: list[dict], gallery: Path) -> str:
+    lines = [
+        ".. This page is generated by mla_course.claims at every build: do not edit.",
+        "",
+        "Every claim, checked",
+        "====================",
+        "",
+        "Each sentence of the book that states a number, an order or a trend stands under",
+        "a check in the page's code (:mod:`mla_course.claims`). This build measured the",
+        "values below; a false claim would have stopped it. Build: |build_device|,",
+        "|build_mode|.",
+        "",
+    ]
+    pages: dict[str, list[dict]] = {}
+    for r in records:
+        pages.setdefault(r["page"], []).append(r)
+    checked = sum(r["status"] == "checked" for r in records)
+    lines += [f"{checked} claims checked on {len(pages)} pages.", ""]
+    for page in sorted(pages):
+        rel = Path(page).relative_to(gallery).with_suffix("")
+        lines += [
+            f":doc:`/auto_examples/{rel.as_posix()}`",
+            "-" * 80,
+            "",
+            ".. list-table::",
+            "   :header-rows: 1",
+            "   :widths: 50 40 10",
+            "   :class: mla-claims",
+            "",
+            "   * - claim",
+            "     - measured",
+            "     - status",
+        ]
+        for r in pages[page]:
+            lines += [
+                f"   * - {_escape(r['claim'])}",
+                f"     - {_escape(r['measured'])}",
+                f"     - {r['status']}",
+            ]
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _claims_dir(app) -> Path:
+    return Path(app.doctreedir) / "mla_claims"
+
+
+def _start(app) -> None:
+    folder = _claims_dir(app)
+    for old in folder.glob("*.jsonl"):
+        old.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ[CLAIMS_DIR] = str(folder)  # inherited by the pages, also in parallel workers
+
+
+def _write_page(app) -> None:
+    records = []
+    for path in sorted(_claims_dir(app).glob("*.jsonl")):
+        records += [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+    dirs = app.config.sphinx_gallery_conf["examples_dirs"]
+    dirs = [dirs] if isinstance(dirs, str) else dirs
+    gallery = (Path(app.srcdir) / dirs[0]).resolve()
+    text = _claims_page(records, gallery)
+    page = Path(app.srcdir) / "claims.rst"
+    if not page.exists() or page.read_text("utf-8") != text:
+        page.write_text(text, "utf-8")
+
+
+def setup(app):
+    """Sphinx extension: record the pages' claims, then write ``claims.rst``."""
+    app.connect("builder-inited", _start, priority=100)  # before Sphinx-Gallery runs the pages
+    app.connect("builder-inited", _write_page, priority=900)  # after it
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
