@@ -59,7 +59,6 @@ __all__ = [
     "measure",
     "measure_peers",
     "rst_table",
-    "setup",
     "workloads",
 ]
 
@@ -828,41 +827,6 @@ def measure_peers(work: dict, device=None, *, steps: int = 20, reps: int = 3) ->
             m["engine_speedup"] = m["ms_min"] / engine_ms
     out["methods"] = methods
     return out
-
-
-# ---------------------------------------------------------------------------
-# The Sphinx directive of the Performance page: ``.. bench-table:: _static/bench/latest.json``.
-# ---------------------------------------------------------------------------
-
-
-def setup(app):
-    """Sphinx extension: add ``mla_course.bench`` to ``extensions`` to get ``.. bench-table::``."""
-    from docutils import nodes
-    from docutils.parsers.rst import Directive
-    from docutils.statemachine import StringList
-    from sphinx.util.nodes import nested_parse_with_titles
-
-    class BenchTable(Directive):
-        """Reads a benchmark JSON file (path relative to the page) and shows its table."""
-
-        required_arguments = 1
-
-        def run(self):
-            env = self.state.document.settings.env
-            rel, path = env.relfn2path(self.arguments[0])
-            env.note_dependency(rel)
-            try:
-                results = json.loads(Path(path).read_text())
-            except (OSError, ValueError) as err:
-                raise self.error(f"bench-table: cannot read {path}: {err}") from None
-            node = nodes.container()
-            nested_parse_with_titles(
-                self.state, StringList(rst_table(results).splitlines(), path), node
-            )
-            return node.children
-
-    app.add_directive("bench-table", BenchTable)
-    return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
 if __name__ == "__main__":
