@@ -90,7 +90,7 @@ extensions = [
     "sphinx_gallery.gen_gallery",
     "sphinxcontrib.bibtex",
     "myst_parser",
-    "mla_course.bench",  # the bench-table directive of the Performance page
+    "bench_table",  # docs/_ext: the bench-table directive of the Performance page
     "mla_course.claims",  # records every page's checked claims, writes claims.rst
     "exercises",  # docs/_ext: each page's exercise, generated from its solution cells
 ]
