@@ -91,6 +91,8 @@ print("ready", flush=True)
 i = 0
 while True:
     cache.store(cache.key({"n": i % 5}), {"n": i % 5, "big": big})
+    if i == 0:
+        print("stored", flush=True)
     i += 1
 """
 
@@ -98,7 +100,8 @@ while True:
 def test_kill_9_mid_write_leaves_whole_rows(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", WRITER], stdout=subprocess.PIPE, env=os.environ)
     assert proc.stdout.readline().strip() == b"ready"
-    time.sleep(3)
+    assert proc.stdout.readline().strip() == b"stored"  # one whole row, however loaded the machine
+    time.sleep(0.5)  # then killed in the middle of later writes
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     proc.stdout.close()
