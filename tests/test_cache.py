@@ -1,5 +1,6 @@
 """The results cache on SQLite (issue 19): keys, damaged rows, kills, patches, stray files."""
 
+import json
 import os
 import shutil
 import signal
@@ -107,7 +108,14 @@ def test_kill_9_mid_write_leaves_whole_rows(tmp_path):
     proc.stdout.close()
     with sqlite3.connect(cache.database_path()) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    found = [cache.load(cache.key({"n": n})) for n in range(5)]
+    # Read back from a clean process too: earlier tests may have patched this one's code,
+    # and a patched process never shares keys with clean ones (finding 1).
+    reader = "from mla_course import cache; import json; "
+    reader += "print(json.dumps([cache.load(cache.key({'n': n})) for n in range(5)]))"
+    out = subprocess.run(
+        [sys.executable, "-c", reader], check=True, capture_output=True, env=os.environ
+    )
+    found = json.loads(out.stdout)
     assert any(v is not None for v in found)
     for n, value in enumerate(found):
         assert value is None or value == {"n": n, "big": list(range(200000))}
