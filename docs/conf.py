@@ -1,7 +1,7 @@
 """Sphinx configuration of the mla-course book.
 
 The gallery (``../gallery``) is executed by Sphinx-Gallery at every build, on a
-GPU when there is one (``mla_course.utils.get_device``). With ``MLA_QUICK=1``
+GPU when there is one (``mla_course.settings.get_device``). With ``MLA_QUICK=1``
 every script runs a shrunken version (``nox -s docs-quick``). The build fails on
 any warning (``-W`` in the nox sessions), on any example error, and when a
 gallery script was not executed.
@@ -29,7 +29,7 @@ import torch
 from sphinx_gallery.sorting import ExplicitOrder
 
 import mla_course
-from mla_course.utils import float32_matmul_precision, get_device, quick
+from mla_course.settings import float32_matmul_precision, get_device, quick
 
 HERE = Path(__file__).parent
 ROOT = HERE.resolve().parent
@@ -91,7 +91,7 @@ extensions = [
     "sphinxcontrib.bibtex",
     "myst_parser",
     "bench_table",  # docs/_ext: the bench-table directive of the Performance page
-    "mla_course.claims",  # records every page's checked claims, writes claims.rst
+    "claims_page",  # docs/_ext: records every page's checked claims, writes claims.rst
     "exercises",  # docs/_ext: each page's exercise, generated from its solution cells
 ]
 

@@ -38,7 +38,7 @@ cache
     Results keyed by everything that produced them.
 claims
     The checks that back every number, order and trend the book states.
-diagnostics, plots, source, bench, utils
+diagnostics, plots, source, bench, settings
     Gradient and activation statistics, figures, the package's source on a page,
     the benchmark, settings.
 """

@@ -199,7 +199,7 @@ def measure(phase: str, work: dict, device: str | None = None) -> dict:
     from . import engine
     from .config import Config
     from .runs import load_data, sweep, train_network
-    from .utils import get_device
+    from .settings import get_device
 
     device = get_device(device)
     n_train, n_test, epochs, models = (work[k] for k in ("n_train", "n_test", "epochs", "models"))
@@ -288,10 +288,10 @@ def _machine(device_type: str, threads: int) -> dict:
 
 def _matmul_precision() -> str:
     """``"ieee"`` (full float32 products) or ``"tf32"``, as in force once a device is chosen."""
-    from . import utils
+    from . import settings
 
-    utils.get_device("cpu")  # choosing a device pins the precision
-    return utils.float32_matmul_precision()
+    settings.get_device("cpu")  # choosing a device pins the precision
+    return settings.float32_matmul_precision()
 
 
 def _cpu_name() -> str:
@@ -534,7 +534,7 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from .utils import get_device, quick
+    from .settings import get_device, quick
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -785,7 +785,7 @@ def measure_peers(work: dict, device=None, *, steps: int = 20, reps: int = 3) ->
 
     import torch
 
-    from .utils import get_device
+    from .settings import get_device
 
     device = get_device(device)
     nets = _peer_networks(work["models"])

@@ -2,53 +2,73 @@
 
 A page states a conclusion in its prose and checks it in the code right above::
 
-    check("the tutorial's settings leave the network near chance",
-          acc < 0.2, measured=f"test accuracy {acc:.2%}")
-    check_order("ReLU ends above sigmoid", table["relu"], table["sigmoid"])
+    check("the tutorial's settings leave the network near chance", acc < 0.2,
+          measured=f"test accuracy {acc:.2%}")
+    check_order("ReLU ends above the sigmoid", table["relu"], table["sigmoid"])
+    check_equivalent("tanh and ReLU end within 0.5 points", table["tanh"], table["relu"],
+                     margin=0.5)
+    check_unresolved("dropout's gain is below what 5 seeds resolve", table["dropout"],
+                     table["plain"])
 
-Each check prints one line (so the page shows what this build measured) and,
-when it fails, raises :class:`ClaimFailed` with the page, the claim and the
-measured value: a failing claim stops the book's build.
+Each check prints one line (``✓ claim — measured``) and, when it fails, raises
+:class:`ClaimFailed` with the page, the claim and what was measured: a failing claim
+stops the book's build. A claim is a conclusion that could have come out otherwise;
+identities and constructions are tests, kept in ``tests/``.
 
-**A check knows its noise.** :func:`check_order` compares two means over seeds
-and holds only when the gap exceeds ``z`` standard errors of the difference
-(``z = 2``, at least 3 seeds on each side, no diverged run);
-:func:`check_within_noise` checks the opposite, for the sentences that say
-"within noise". A sentence checked this way holds whatever the seeds
-(``MLA_SEED_OFFSET`` shifts every seed of the book to try it).
+**One level.** Every comparison of two arms over seeds is a t-test
+(:mod:`scipy.stats`) at the book's one level, :data:`LEVEL` (1 %, one-sided): paired
+when both arms are :class:`~mla_course.tables.Result` objects with the same seeds
+(same initial weights, same batch order), Welch otherwise. Each arm needs at least
+:data:`MIN_SEEDS` seeds, and a diverged run is never averaged: it refuses the claim.
 
-**Quick mode.** A claim that the shrunken runs of ``MLA_QUICK=1`` cannot support
-takes ``full_only=True``: in quick mode it is printed as skipped, not checked.
+- :func:`check_order`: ``higher`` ends above ``lower``: the one-sided test rejects
+  "no difference". For a loss, pass the worse (larger) arm as ``higher``.
+- :func:`check_equivalent`: the two arms differ by less than ``margin``: both one-sided
+  tests of TOST reject at :data:`LEVEL`. This, and only this, says "the same".
+- :func:`check_unresolved`: neither one-sided test rejects: the difference is below what
+  the seeds resolve. It fails when one arm is significantly better *or* worse, so
+  "no gain" cannot hide a loss.
+
+With :data:`LEVEL` at 1 %, about one order claim in a hundred passes by chance when
+the difference is not real; the claims page counts them.
+
+**Quick mode.** A claim that the shrunken runs of ``MLA_QUICK=1`` cannot support takes
+``full_only=True``: in quick mode it prints ``unchecked in quick mode: <claim>`` and is
+recorded as skipped.
 
 **The claims page.** When ``MLA_CLAIMS_DIR`` is set (the docs build sets it, see
-:func:`setup`), every check is recorded there, and the book gets a page listing
-each claim with the value this build measured and a link to its page.
+``docs/_ext/claims_page.py``), every check is recorded there, one JSON line each (page,
+kind, claim, measured, p-value, status), and the book gets a page listing them.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import statistics
 import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from .utils import quick
+import numpy as np
+from scipy import stats
+
+from .settings import claims_dir, quick
 
 __all__ = [
+    "LEVEL",
+    "MIN_SEEDS",
     "ClaimFailed",
     "check",
+    "check_equivalent",
     "check_order",
-    "check_within_noise",
-    "summary",
+    "check_unresolved",
 ]
 
+LEVEL = 0.01  # the book's one level: 1 %, one-sided
 MIN_SEEDS = 3  # fewer seeds give no usable estimate of the noise
 WIDTH = 77  # the printed line fits the book's output column
-CLAIMS_DIR = "MLA_CLAIMS_DIR"
+KINDS = ("order", "equivalence", "unresolved", "threshold")
 
 
 class ClaimFailed(AssertionError):
@@ -60,196 +80,159 @@ def _page() -> Path:
     return Path(sys.argv[0]).resolve() if sys.argv and sys.argv[0] else Path("<interactive>")
 
 
-def _record(statement: str, measured: str, status: str) -> None:
-    folder = os.environ.get(CLAIMS_DIR)
-    if not folder:
+def _record(kind: str, statement: str, measured: str, status: str, p: float | None) -> None:
+    folder = claims_dir()
+    if folder is None:
         return
     page = _page()
-    line = json.dumps(
-        {"page": str(page), "claim": statement, "measured": measured, "status": status}
-    )
-    path = Path(folder) / f"{page.stem}.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as f:  # one process per page: no interleaving
-        f.write(line + "\n")
+    row = {"page": str(page), "kind": kind, "claim": statement, "measured": measured}
+    line = json.dumps(row | {"p": p, "status": status})
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / f"{page.stem}.jsonl").open("a", encoding="utf-8") as f:
+        f.write(line + "\n")  # one process per page: no interleaving
 
 
-def _print(line: str) -> None:
-    print(textwrap.fill(line, WIDTH, subsequent_indent="    ", break_on_hyphens=False))
-
-
-def check(statement: str, ok: bool, *, measured: str, full_only: bool = False) -> None:
-    """Check the claim ``statement``: ``ok`` must be true of this build's ``measured`` value.
-
-    ``measured`` says what was measured, in words and numbers
-    (``"test accuracy 11.35 %"``); it is printed, and quoted if the claim fails.
-    """
+def _decide(kind: str, statement, ok: bool, measured, full_only: bool, p=None) -> None:
     if not isinstance(statement, str) or not statement.strip():
         raise ValueError(f"statement={statement!r}: expected the claim, in words")
     if not isinstance(measured, str):
         raise TypeError(f"measured={measured!r}: expected a string saying what was measured")
     if full_only and quick():
-        _print(f"[claim skipped in quick mode] {statement} (measured: {measured})")
-        _record(statement, measured, "skipped (quick mode)")
+        print(textwrap.fill(f"unchecked in quick mode: {statement}", WIDTH))
+        _record(kind, statement, measured, "skipped (quick mode)", p)
         return
     if not ok:
-        _record(statement, measured, "FAILED")
+        _record(kind, statement, measured, "FAILED", p)
         raise ClaimFailed(f"{_page().name}: the claim {statement!r} is false: measured {measured}")
-    _print(f"[claim checked] {statement} (measured: {measured})")
-    _record(statement, measured, "checked")
+    print(textwrap.fill(f"✓ {statement} — {measured}", WIDTH, subsequent_indent="    "))
+    _record(kind, statement, measured, "checked", p)
 
 
-def _values(x, metric: str) -> list[float]:
-    """Per-seed values of a :class:`~mla_course.tables.Result` (or a plain sequence)."""
-    values = x.values(metric) if hasattr(x, "values") and callable(x.values) else x
-    if isinstance(values, str) or not isinstance(values, Sequence):
-        raise TypeError(f"expected a Result or a sequence of numbers, got {type(x).__name__}")
-    return [float(v) for v in values]
+def check(statement: str, ok: bool, *, measured: str, full_only: bool = False) -> None:
+    """Check the claim ``statement``: ``ok`` must be true of this build's ``measured`` value.
+
+    ``measured`` says what was measured, in words and numbers (``"test accuracy 11.35 %"``);
+    it is printed, and quoted if the claim fails.
+    """
+    _decide("threshold", statement, bool(ok), measured, full_only)
 
 
-def summary(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and standard error of the mean of per-seed values."""
-    if len(values) < 2:
-        return float(values[0]), math.inf
-    return statistics.fmean(values), statistics.stdev(values) / math.sqrt(len(values))
+# ---------------------------------------------------------------------------
+# Two arms over seeds.
+# ---------------------------------------------------------------------------
 
 
-def _compare(a, b, metric: str, scale: float, unit: str):
-    va, vb = _values(a, metric), _values(b, metric)
-    for name, v in (("first", va), ("second", vb)):
-        if any(not math.isfinite(x) for x in v):
-            raise ClaimFailed(
-                f"{_page().name}: the {name} group has diverged runs ({v}); "
-                "a diverged run is never averaged into a mean: compare finite runs only"
-            )
-        if len(v) < MIN_SEEDS:
-            raise ValueError(
-                f"{len(v)} seeds in the {name} group: an order or a tie needs at least "
-                f"{MIN_SEEDS} seeds to know its noise"
-            )
-    (ma, sa), (mb, sb) = summary(va), summary(vb)
-    gap, noise = ma - mb, math.hypot(sa, sb)
-    measured = (
-        f"{ma * scale:.2f} ± {sa * scale:.2f}{unit} vs {mb * scale:.2f} ± {sb * scale:.2f}{unit}"
-        f" (mean ± s.e., {len(va)} and {len(vb)} seeds): gap {gap * scale:.2f}{unit}, "
-        f"{gap / noise if noise else math.inf:.1f} s.e."
-    )
-    return gap, noise, measured
+def _arm(x, metric: str, which: str) -> tuple[np.ndarray, list | None]:
+    """Per-seed values of a Result (with its seeds) or of a plain sequence (seeds unknown)."""
+    if hasattr(x, "values") and callable(x.values) and hasattr(x, "seeds"):
+        values, seeds = x.values(metric), list(x.seeds)
+    elif isinstance(x, Sequence | np.ndarray) and not isinstance(x, str):
+        values, seeds = list(x), None
+    else:
+        raise TypeError(
+            f"{which}={type(x).__name__}: expected a Result or a sequence of per-seed values"
+        )
+    values = np.asarray([float(v) for v in values])
+    if not np.isfinite(values).all():
+        raise ClaimFailed(
+            f"{_page().name}: {which} has diverged runs ({values.tolist()}); a diverged run "
+            "is never averaged into a mean and never supports a claim"
+        )
+    if len(values) < MIN_SEEDS:
+        raise ValueError(
+            f"{which} has {len(values)} seeds: a comparison needs at least {MIN_SEEDS} "
+            "seeds to know its noise"
+        )
+    return values, seeds
 
 
-def _scale(metric: str) -> tuple[float, str]:
-    return (100.0, " %") if metric.endswith("_acc") else (1.0, "")
+class _Difference:
+    """``a - b`` over seeds, and its one-sided t-tests (paired on shared seeds)."""
+
+    def __init__(self, a, b, metric: str, paired: bool | None, names=("a", "b")):
+        self.va, sa = _arm(a, metric, names[0])
+        self.vb, sb = _arm(b, metric, names[1])
+        same_seeds = sa is not None and sa == sb
+        self.paired = same_seeds if paired is None else paired
+        if self.paired and len(self.va) != len(self.vb):
+            counts = f"{names[0]} has {len(self.va)} seeds, {names[1]} {len(self.vb)}"
+            raise ValueError(f"paired=True: {counts}")
+        self.scale, self.unit = (100.0, " %") if metric.endswith("_acc") else (1.0, "")
+        self.diff = float(self.va.mean() - self.vb.mean())
+        if self.paired:
+            self.se = float(np.std(self.va - self.vb, ddof=1) / math.sqrt(len(self.va)))
+            self.df = len(self.va) - 1.0
+        else:
+            qa, qb = self.va.var(ddof=1) / len(self.va), self.vb.var(ddof=1) / len(self.vb)
+            self.se = math.sqrt(qa + qb)
+            den = qa**2 / (len(self.va) - 1) + qb**2 / (len(self.vb) - 1)
+            self.df = (qa + qb) ** 2 / den if den else math.inf
+
+    def p(self, alternative: str, shift: float = 0.0) -> float:
+        """p-value against "``a - b - shift`` is 0", ``alternative`` ``"greater"`` or ``"less"``."""
+        a = self.va - shift
+        if self.paired:
+            p = stats.ttest_rel(a, self.vb, alternative=alternative).pvalue
+        else:
+            p = stats.ttest_ind(a, self.vb, equal_var=False, alternative=alternative).pvalue
+        if math.isnan(p):  # no noise at all: the sign of the difference decides
+            d = float(a.mean() - self.vb.mean())
+            p = 0.0 if (d > 0 if alternative == "greater" else d < 0) else 1.0
+        return float(p)
+
+    def measured(self, p: float, extra: str = "") -> str:
+        s, u = self.scale, self.unit
+        f = ".2f" if s == 100 else ".3g"
+        test = "paired" if self.paired else "Welch"
+        df = f"{self.df:.0f}" if self.paired else f"{self.df:.1f}"
+        return (
+            f"{self.va.mean() * s:{f}}{u} vs {self.vb.mean() * s:{f}}{u} "
+            f"({len(self.va)} and {len(self.vb)} seeds): difference "
+            f"{self.diff * s:+{f}} ± {self.se * s:{f}}{u}{extra}, {test} t({df}), p = {p:.2g}"
+        )
 
 
 def check_order(
-    statement: str,
-    higher,
-    lower,
-    *,
-    metric: str = "test_acc",
-    z: float = 2.0,
-    full_only: bool = False,
+    statement: str, higher, lower, *, metric="test_acc", paired=None, full_only=False
 ) -> None:
-    """Check that ``higher`` beats ``lower`` on ``metric`` by more than ``z`` standard errors.
+    """Check that ``higher`` ends above ``lower`` on ``metric``.
 
-    ``higher`` and ``lower`` are :class:`~mla_course.tables.Result` objects (or sequences
-    of per-seed values). For a loss, where lower is better, pass the better one as
-    ``lower``: the check is only about which mean is larger.
+    A one-sided t-test at :data:`LEVEL` over the seeds must reject "no difference":
+    paired when both arms are Results with the same seeds (or ``paired=True``, for
+    per-seed sequences in the same seed order), Welch otherwise.
     """
-    gap, noise, measured = _compare(higher, lower, metric, *_scale(metric))
-    check(statement, gap > z * noise, measured=measured, full_only=full_only)
+    d = _Difference(higher, lower, metric, paired, ("higher", "lower"))
+    p = d.p("greater")
+    _decide("order", statement, p < LEVEL, d.measured(p), full_only, p)
 
 
-def check_within_noise(
-    statement: str, a, b, *, metric: str = "test_acc", z: float = 2.0, full_only: bool = False
+def check_equivalent(
+    statement: str, a, b, *, margin, metric="test_acc", paired=None, full_only=False
 ) -> None:
-    """Check that ``a`` and ``b`` differ by less than ``z`` standard errors on ``metric``."""
-    gap, noise, measured = _compare(a, b, metric, *_scale(metric))
-    check(statement, abs(gap) <= z * noise, measured=measured, full_only=full_only)
+    """Check that ``a`` and ``b`` differ by less than ``margin`` on ``metric`` (TOST).
+
+    ``margin`` is in the printed units (points of % for an accuracy). Both one-sided
+    tests, "the difference is above ``-margin``" and "below ``+margin``", must reject at
+    :data:`LEVEL`: "the same" needs evidence, not an absence of it.
+    """
+    if isinstance(margin, bool) or not isinstance(margin, int | float) or not margin > 0:
+        raise ValueError(f"margin={margin!r}: expected a positive number, in printed units")
+    d = _Difference(a, b, metric, paired)
+    m = margin / d.scale
+    p = max(d.p("greater", -m), d.p("less", m))
+    measured = d.measured(p, f", margin ±{margin:g}{d.unit} (TOST)")
+    _decide("equivalence", statement, p < LEVEL, measured, full_only, p)
 
 
-# ---------------------------------------------------------------------------
-# The book's page of claims (a Sphinx extension: ``extensions = ["mla_course.claims"]``).
-# ---------------------------------------------------------------------------
+def check_unresolved(
+    statement: str, a, b, *, metric="test_acc", paired=None, full_only=False
+) -> None:
+    """Check that the seeds resolve no difference between ``a`` and ``b`` on ``metric``.
 
-
-def _escape(text: str) -> str:
-    """Plain text, safe inside reStructuredText."""
-    for char in "\\`*_|":
-        text = text.replace(char, "\\" + char)
-    return text
-
-
-def _claims_page(records: list[dict], gallery: Path) -> str:
-    lines = [
-        ".. This page is generated by mla_course.claims at every build: do not edit.",
-        "",
-        "Every claim, checked",
-        "====================",
-        "",
-        "Each sentence of the book that states a number, an order or a trend stands under",
-        "a check in the page's code (:mod:`mla_course.claims`). This build measured the",
-        "values below; a false claim would have stopped it. Build: |build_device|,",
-        "|build_mode|.",
-        "",
-    ]
-    pages: dict[str, list[dict]] = {}
-    for r in records:
-        pages.setdefault(r["page"], []).append(r)
-    checked = sum(r["status"] == "checked" for r in records)
-    lines += [f"{checked} claims checked on {len(pages)} pages.", ""]
-    for page in sorted(pages):
-        rel = Path(page).relative_to(gallery).with_suffix("")
-        lines += [
-            f":doc:`/auto_examples/{rel.as_posix()}`",
-            "-" * 80,
-            "",
-            ".. list-table::",
-            "   :header-rows: 1",
-            "   :widths: 50 40 10",
-            "   :class: mla-claims",
-            "",
-            "   * - claim",
-            "     - measured",
-            "     - status",
-        ]
-        for r in pages[page]:
-            lines += [
-                f"   * - {_escape(r['claim'])}",
-                f"     - {_escape(r['measured'])}",
-                f"     - {r['status']}",
-            ]
-        lines.append("")
-    return "\n".join(lines) + "\n"
-
-
-def _claims_dir(app) -> Path:
-    return Path(app.doctreedir) / "mla_claims"
-
-
-def _start(app) -> None:
-    folder = _claims_dir(app)
-    for old in folder.glob("*.jsonl"):
-        old.unlink()
-    folder.mkdir(parents=True, exist_ok=True)
-    os.environ[CLAIMS_DIR] = str(folder)  # inherited by the pages, also in parallel workers
-
-
-def _write_page(app) -> None:
-    records = []
-    for path in sorted(_claims_dir(app).glob("*.jsonl")):
-        records += [json.loads(line) for line in path.read_text("utf-8").splitlines()]
-    dirs = app.config.sphinx_gallery_conf["examples_dirs"]
-    dirs = [dirs] if isinstance(dirs, str) else dirs
-    gallery = (Path(app.srcdir) / dirs[0]).resolve()
-    text = _claims_page(records, gallery)
-    page = Path(app.srcdir) / "claims.rst"
-    if not page.exists() or page.read_text("utf-8") != text:
-        page.write_text(text, "utf-8")
-
-
-def setup(app):
-    """Sphinx extension: record the pages' claims, then write ``claims.rst``."""
-    app.connect("builder-inited", _start, priority=100)  # before Sphinx-Gallery runs the pages
-    app.connect("builder-inited", _write_page, priority=900)  # after it
-    return {"parallel_read_safe": True, "parallel_write_safe": True}
+    Holds when neither one-sided test ("``a`` above ``b``", "``a`` below ``b``") rejects
+    at :data:`LEVEL`; fails when one arm is significantly better *or* worse.
+    """
+    d = _Difference(a, b, metric, paired)
+    p = min(d.p("greater"), d.p("less"))
+    measured = d.measured(p, ", smaller one-sided p")
+    _decide("unresolved", statement, p >= LEVEL, measured, full_only, p)

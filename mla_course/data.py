@@ -38,7 +38,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Subset
 from torchvision import datasets, transforms
 
-from .utils import CacheDirError, cache_dir, get_device
+from .settings import CacheDirError, cache_dir, get_device
 
 __all__ = [
     "DATASETS",

@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -80,10 +79,11 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from . import optim as optim_lib
+from . import settings
 from .models import MLP, make_activation
 from .regularization import l1_norm
+from .settings import get_device
 from .train import History
-from .utils import get_device
 
 __all__ = [
     "COUNTS",
@@ -93,7 +93,6 @@ __all__ = [
     "RunInfo",
     "StackedMLP",
     "StackedOptimizer",
-    "cuda_graph_mode",
     "train_many",
     "unsupported",
 ]
@@ -389,23 +388,6 @@ class StackedOptimizer:
 # CUDA graphs: the setting, and what ran.
 # ---------------------------------------------------------------------------
 
-_GRAPH_MODES = {"": "auto", "auto": "auto", "1": "auto", "on": "auto", "true": "auto"}
-_GRAPH_MODES |= {"yes": "auto", "0": "off", "off": "off", "false": "off", "no": "off"}
-_GRAPH_MODES |= {"require": "require"}
-
-
-def cuda_graph_mode() -> str:
-    """``MLA_CUDA_GRAPH`` as ``"auto"``, ``"off"`` or ``"require"`` (a ValueError naming it
-    and its allowed values otherwise)."""
-    raw = os.environ.get("MLA_CUDA_GRAPH", "")
-    try:
-        return _GRAPH_MODES[raw.strip().lower()]
-    except KeyError:
-        raise ValueError(
-            f"MLA_CUDA_GRAPH={raw!r}: expected auto (the default; also 1, on, true, yes), "
-            f"off (also 0, false, no) or require"
-        ) from None
-
 
 @dataclass
 class GraphCounts:
@@ -448,16 +430,9 @@ last_run: RunInfo | None = None
 
 
 def _progress_disabled(progress: bool | None) -> bool | None:
-    """tqdm's ``disable``: off with ``progress=False`` or ``MLA_PROGRESS=0``; ``None`` (a
-    terminal only) otherwise."""
-    if progress is not None:
-        return not progress
-    raw = os.environ.get("MLA_PROGRESS", "").strip().lower()
-    if raw in ("", "1", "true", "yes", "on"):
-        return None
-    if raw in ("0", "false", "no", "off"):
-        return True
-    raise ValueError(f"MLA_PROGRESS={raw!r}: expected 1/true/yes/on (a terminal only) or 0/off")
+    """tqdm's ``disable``: ``progress`` if given, else ``MLA_PROGRESS`` (a terminal only)."""
+    progress = settings.progress() if progress is None else progress
+    return None if progress is None else not progress
 
 
 # ---------------------------------------------------------------------------
@@ -669,7 +644,7 @@ def train_many(
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
         raise ValueError(f"batch_size={batch_size!r}: expected a positive integer")
     device = get_device(device)
-    mode = cuda_graph_mode()
+    mode = settings.cuda_graph_mode()
     if mode == "require" and device.type != "cuda" and cuda_graph is not False:
         raise ValueError(
             f"MLA_CUDA_GRAPH=require: device={str(device)!r} has no CUDA graphs; "

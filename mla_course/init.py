@@ -183,21 +183,26 @@ INITS: dict[str, Callable[..., torch.Tensor]] = {
 
 
 def _check_kwargs(scheme: str, kw: dict) -> None:
-    allowed = [p for p in inspect.signature(INITS[scheme]).parameters if p != "w"]
+    allowed = [
+        p for p in inspect.signature(INITS[scheme]).parameters if p not in ("w", "generator")
+    ]
     if scheme == "default":
-        allowed = []  # "default" leaves the layers as PyTorch built them
+        allowed = []  # PyTorch's own U(±1/sqrt(n)), weights and biases
     unknown = sorted(set(kw) - set(allowed))
     if unknown:
         raise ValueError(f"init {scheme!r} got unexpected arguments {unknown}: allowed {allowed}")
 
 
-def init_(model: nn.Module, scheme: str = "default", **kw) -> nn.Module:
+def init_(
+    model: nn.Module, scheme: str = "default", *, generator: Generator = None, **kw
+) -> nn.Module:
     """Initialise every ``nn.Linear`` of ``model`` with ``scheme`` (a key of :data:`INITS`).
 
     Weights are drawn by the scheme and biases set to zero, except for
-    ``"default"``, which leaves weights and biases as PyTorch drew them
-    (``U(±1/sqrt(n))`` both). ``kw`` goes to the scheme, e.g.
-    ``init_(model, "normal", std=0.01)``. Returns ``model``.
+    ``"default"``, PyTorch's own ``U(±1/sqrt(n))`` for weights and biases both: with a
+    ``generator`` it draws them again from it, without one it leaves them as PyTorch
+    drew them. Random schemes draw from ``generator`` (the global generator if ``None``);
+    ``kw`` goes to the scheme, e.g. ``init_(model, "normal", std=0.01)``. Returns ``model``.
     """
     if scheme not in INITS:
         raise ValueError(f"scheme={scheme!r}: expected one of {sorted(INITS)}")
@@ -205,11 +210,17 @@ def init_(model: nn.Module, scheme: str = "default", **kw) -> nn.Module:
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not linears:
         raise ValueError(f"model {type(model).__name__} has no nn.Linear layer to initialise")
-    if scheme == "default":
+    if scheme == "default" and generator is None:
         return model
+    if "generator" in inspect.signature(INITS[scheme]).parameters:
+        kw["generator"] = generator
     with torch.no_grad():
         for layer in linears:
             INITS[scheme](layer.weight, **kw)
-            if layer.bias is not None:
+            if layer.bias is None:
+                continue
+            if scheme == "default":
+                _uniform(layer.bias, 1.0 / math.sqrt(layer.in_features), generator)
+            else:
                 layer.bias.zero_()
     return model

@@ -31,14 +31,13 @@ not interact, so a network trains bit for bit alike whatever its companions),
 and returns the cached history with that network; the next call reads both.
 
 Seeds: the seeds given are shifted by ``MLA_SEED_OFFSET``
-(:func:`mla_course.utils.shifted_seed`) before anything is drawn; tables still
+(:func:`mla_course.settings.shifted_seed`) before anything is drawn; tables still
 label the seeds as given. A seed sets the initial weights, the order of the
 mini-batches and the draws of a data transform.
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Iterable, Mapping
 
@@ -48,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import cache, utils
+from . import cache, settings
 from . import data as data_lib
 from . import engine as engine_lib
 from .config import LOSSES, Config, make_transform
@@ -104,7 +103,7 @@ def load_data(config: Config, device=None):
     with ``evaluate_on="validation"`` the ``holdout`` held-out images.
     """
     _check_config(config)
-    device = utils.get_device(device)
+    device = settings.get_device(device)
     X, y = _tensors(config.dataset, "train", device)
     n = config.train_size
     train = (X[:n], y[:n])
@@ -117,13 +116,14 @@ def load_data(config: Config, device=None):
 def build(config: Config, seed: int = 0, device=None) -> tuple[MLP, torch.optim.Optimizer]:
     """The network of ``config`` with its initial weights (set by ``seed``), and its optimiser."""
     _check_config(config)
-    utils.seed_everything(seed)  # shifts the seed by MLA_SEED_OFFSET
+    settings.seed_everything(seed)  # the global generator still draws dropout masks
     model = MLP(
         config.sizes, config.activation, batch_norm=config.batch_norm, dropout=config.dropout
     )
-    if config.init != "default":
-        init_(model, config.init)
-    model.to(utils.get_device(device))
+    # The initial weights come from a generator of this run's own, not the global one that
+    # other threads may be drawing from at the same time.
+    init_(model, config.init, generator=settings.generator(seed))
+    model.to(settings.get_device(device))
     optimizer = make_optimizer(
         config.optimizer, model.parameters(), config.lr, **_optimizer_kwargs(config)
     )
@@ -161,10 +161,9 @@ def _fit(config: Config, seed: int, device: torch.device, progress) -> tuple[His
     """One run with the plain loop, :func:`mla_course.train.fit`."""
     train, evaluation = load_data(config, device)
     model, optimizer = build(config, seed, device)
-    drawn = utils.shifted_seed(seed)
     transform = None
     if config.augment is not None:
-        generator = torch.Generator().manual_seed(drawn)
+        generator = settings.generator(seed)
         classes = len(data_lib.classes(config.dataset))
         transform = make_transform(config.augment, dict(config.augment_kwargs), classes, generator)
     history = fit(
@@ -174,7 +173,7 @@ def _fit(config: Config, seed: int, device: torch.device, progress) -> tuple[His
         evaluation,
         epochs=config.epochs,
         batch_size=config.batch_size,
-        seed=drawn,
+        seed=seed,
         loss_fn=_Objective(config),
         penalty=l1_penalty(alpha=config.l1) if config.l1 else None,
         transform=transform,
@@ -202,7 +201,7 @@ def _parts(kind: str, config: Config, seed: int, device: torch.device, path: str
     return {
         "kind": kind,
         "config": config.to_dict(),
-        "seed": utils.shifted_seed(seed),
+        "seed": settings.shifted_seed(seed),
         "device": device.type,
         "engine": path,
     }
@@ -265,15 +264,8 @@ def _check_seeds(seeds) -> list[int]:
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds={seeds!r}: each seed once")
     for seed in seeds:
-        utils.shifted_seed(seed)  # a ValueError naming the seed if torch cannot take it
+        settings.shifted_seed(seed)  # a ValueError naming the seed if torch cannot take it
     return seeds
-
-
-def _progress() -> bool | None:
-    """``MLA_PROGRESS=0`` hides the progress bars; otherwise they show on a terminal only."""
-    if os.environ.get("MLA_PROGRESS", "").strip() == "":
-        return None
-    return None if utils._flag("MLA_PROGRESS") else False
 
 
 def _run(pairs, engine_choice: str, device, *, models: bool = False):
@@ -285,7 +277,7 @@ def _run(pairs, engine_choice: str, device, *, models: bool = False):
     """
     if engine_choice not in ENGINES:
         raise ValueError(f"engine={engine_choice!r}: expected one of {list(ENGINES)}")
-    device = utils.get_device(device)
+    device = settings.get_device(device)
     pairs = list(pairs)
     paths = {}
     for config, _ in pairs:
@@ -325,7 +317,7 @@ def _run(pairs, engine_choice: str, device, *, models: bool = False):
             cache.store(cache.key(parts("weights", pair)), _encode(model), parts("weights", pair))
         done[pair] = (before or history, model if models else None)
 
-    progress = _progress()  # None: on a terminal only; False: never
+    progress = settings.progress()  # None: on a terminal only; False: never
     groups: dict[tuple, list] = {}
     jobs = []
     for pair in todo:
@@ -374,7 +366,7 @@ def _train_batched(chunk, device: torch.device, models: bool):
                 config.lr,
                 _optimizer_kwargs(config),
                 config.l1,
-                utils.shifted_seed(seed),
+                settings.shifted_seed(seed),
             )
         )
     first = chunk[0][0]

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .data import iterate_batches
+from .settings import generator as seeded_generator
 
 __all__ = [
     "History",
@@ -207,7 +208,7 @@ def fit(
 
     ``train`` and ``test`` are either ``(X, y)`` tensors on the model's device
     (the fast path: mini-batches of ``batch_size`` drawn in an order set by
-    ``seed``) or ``DataLoader`` objects (the tutorial's path). ``on_epoch_end``
+    ``seed``, shifted by ``MLA_SEED_OFFSET``) or ``DataLoader`` objects (the tutorial's path). ``on_epoch_end``
     may return ``True`` to stop early. When the loss becomes NaN or infinite,
     ``on_divergence="raise"`` raises :class:`TrainingDiverged`; ``"stop"``
     returns the history so far with ``diverged_at`` set. ``progress=None`` shows
@@ -217,7 +218,7 @@ def fit(
         raise ValueError(f"epochs={epochs!r}: expected a non-negative integer")
     if on_divergence not in ("raise", "stop"):
         raise ValueError(f"on_divergence={on_divergence!r}: expected 'raise' or 'stop'")
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeded_generator(seed)  # shifted by MLA_SEED_OFFSET
     history = History()
     elapsed = 0.0
     bar = tqdm(

@@ -17,7 +17,7 @@ SHARED_MIRROR = ROOT.parent / "shared" / "data" / "mnist"
 
 
 def pytest_configure(config):
-    from mla_course.utils import pin_float32_precision
+    from mla_course.settings import pin_float32_precision
 
     pin_float32_precision()  # full IEEE float32, no TF32, whatever the machine's image says
     os.environ.setdefault("MLA_QUICK", "1")

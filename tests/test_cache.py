@@ -2,6 +2,7 @@
 
 import json
 import os
+import pathlib
 import shutil
 import signal
 import sqlite3
@@ -13,7 +14,7 @@ import warnings
 import pytest
 
 from mla_course import cache, optim
-from mla_course.utils import CacheWarning
+from mla_course.settings import CacheWarning
 
 PARTS = {"config": {"lr": 0.1}, "seed": 0}
 
@@ -166,3 +167,10 @@ def test_editing_code_changes_the_key_and_docstrings_do_not(tmp_path, monkeypatc
     (copy / "optim.py").write_text(source + "\nX = 1\n")
     monkeypatch.setattr(cache, "_disk", {})
     assert cache.key(PARTS) != before
+
+
+def test_every_module_of_the_package_is_listed_for_the_key_or_not():
+    """A new module is never silently left out of the key: it must be put in one list."""
+    tracked = {p.stem for p in pathlib.Path(cache.__file__).parent.glob("*.py")}
+    listed = set(cache.RESULT_MODULES) | set(cache.NOT_RESULTS)
+    assert tracked == listed and not set(cache.RESULT_MODULES) & set(cache.NOT_RESULTS)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
-from mla_course import data, engine, optim
+from mla_course import data, engine, optim, settings
 from mla_course.config import Config
 from mla_course.engine import (
     Member,
@@ -24,8 +24,8 @@ from mla_course.models import MLP
 from mla_course.optim import make_optimizer
 from mla_course.regularization import l1_penalty
 from mla_course.runs import sweep
+from mla_course.settings import seed_everything
 from mla_course.train import fit
-from mla_course.utils import seed_everything
 
 CPU = torch.device("cpu")
 SIZES = [784, 24, 16, 10]
@@ -530,7 +530,7 @@ def test_a_failed_capture_restores_the_stream_and_goes_on_eagerly(small, monkeyp
 def test_the_graph_setting_is_checked_and_the_path_is_logged(small, monkeypatch, caplog):
     for value, mode in [("", "auto"), ("1", "auto"), ("off", "off"), ("0", "off")]:
         monkeypatch.setenv("MLA_CUDA_GRAPH", value)
-        assert engine.cuda_graph_mode() == mode
+        assert settings.cuda_graph_mode() == mode
     monkeypatch.setenv("MLA_CUDA_GRAPH", "always")
     with pytest.raises(ValueError, match=r"MLA_CUDA_GRAPH='always'.*off.*require"):
         _batched(small, SPECS[:1], 1, 500)

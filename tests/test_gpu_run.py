@@ -38,7 +38,7 @@ def _run(tmp_path, stages, tests, **env):
 
 @pytest.mark.slow
 def test_dry_run_passes_and_reports_each_stage(tmp_path):
-    done, out = _run(tmp_path, "install,device,tests", "tests/test_utils.py::test_device")
+    done, out = _run(tmp_path, "install,device,tests", "tests/test_settings.py::test_device")
     log = (out / "gpu-run.log").read_text()
     assert done.returncode == 0, done.stdout + done.stderr
     for stage in ("install", "device", "tests"):

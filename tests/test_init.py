@@ -126,3 +126,19 @@ def test_model_without_linear_raises():
 def test_one_dimensional_weight_raises():
     with pytest.raises(ValueError, match="at least 2 dimensions"):
         init.xavier_uniform_(torch.empty(10))
+
+
+def test_default_with_a_generator_draws_weights_and_biases_as_pytorch_does():
+    model = nn.Sequential(nn.Linear(400, 300), nn.Linear(300, 10))
+    init.init_(model, "default", generator=torch.Generator().manual_seed(0))
+    w, b = model[0].weight.detach(), model[0].bias.detach()
+    bound = 1 / math.sqrt(400)
+    assert float(w.abs().max()) <= bound and float(b.abs().max()) <= bound
+    assert float(w.std()) == pytest.approx(bound / math.sqrt(3), rel=0.02)
+    assert float(b.std()) == pytest.approx(bound / math.sqrt(3), rel=0.2)
+    again = nn.Sequential(nn.Linear(400, 300), nn.Linear(300, 10))
+    init.init_(again, "default", generator=torch.Generator().manual_seed(0))
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters(), strict=True)
+    )
+    init.init_(again, "constant", generator=torch.Generator())  # a scheme that draws nothing

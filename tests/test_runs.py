@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mla_course import cache, engine, losses, runs
+from mla_course import cache, engine, losses, runs, settings
 from mla_course.config import Config
 from mla_course.regularization import GaussianNoise, Mixup
 from mla_course.runs import build, load_data, sweep, train_network
@@ -141,7 +141,7 @@ def test_results_are_cached_by_everything_that_made_them(trained, monkeypatch):
 def test_a_damaged_history_entry_is_trained_again(trained):
     config = SMALL.replace(hidden=(7,))
     first = sweep({"a": config}, seeds=[0], engine="plain")["a"].histories[0]
-    device = runs.utils.get_device()
+    device = runs.settings.get_device()
     parts = runs._parts("history", config, 0, device, "plain")
     for bad in ({}, [], "text", {**first.to_dict(), "extra": 1}, {"test_acc": ["x"]}):
         cache.store(cache.key(parts), bad, parts)
@@ -161,7 +161,7 @@ def test_train_network_returns_the_network_of_the_sweeps_run(config, trained):
     assert trained["plain"] + sum(trained["batched"]) == 1  # to recover the weights
     assert history == table["x"].histories[1]
     _assert_model_is_the_history(history, model, config)
-    assert next(model.parameters()).device == runs.utils.get_device()
+    assert next(model.parameters()).device == runs.settings.get_device()
     trained.update(plain=0, batched=[])
     again, same = train_network(config, seed=1)
     assert trained == {"plain": 0, "batched": []}  # read back, weights included
@@ -177,7 +177,7 @@ def test_a_run_that_does_not_reproduce_is_replaced_and_said():
     # the key: the key covers the code that runs).
     other = first.to_dict()
     other["step_loss"][0] += 1e-3
-    parts = runs._parts("history", config, 0, runs.utils.get_device(), "plain")
+    parts = runs._parts("history", config, 0, runs.settings.get_device(), "plain")
     cache.store(cache.key(parts), other, parts)
     with pytest.warns(RuntimeWarning, match="did not take the same steps"):
         history, model = train_network(config, seed=0)
@@ -198,7 +198,7 @@ def test_train_network_trains_what_it_returns(trained):
 def test_damaged_weights_are_trained_again_with_their_history(trained):
     config = PLAIN_ONLY.replace(lr=0.15)
     sweep({"x": config}, seeds=[0])
-    device = runs.utils.get_device()
+    device = runs.settings.get_device()
     parts = runs._parts("weights", config, 0, device, "plain")
     cache.store(cache.key(parts), {"net.1.weight": {"dtype": "<f4", "data": "!!"}}, parts)
     trained.update(plain=0)
@@ -221,9 +221,9 @@ def test_progress_setting_is_checked(monkeypatch):
     with pytest.raises(ValueError, match="MLA_PROGRESS='maybe'"):
         sweep({"x": SMALL}, seeds=[0])
     monkeypatch.setenv("MLA_PROGRESS", "0")
-    assert runs._progress() is False
+    assert settings.progress() is False
     monkeypatch.setenv("MLA_PROGRESS", "1")
-    assert runs._progress() is None  # on a terminal only
+    assert settings.progress() is None  # on a terminal only
 
 
 # ------------------------------------------------------------------ what a Config says
@@ -294,14 +294,14 @@ PACKAGE = Path(runs.__file__).parent
 LESSONS = {"optim", "layers", "init", "losses", "regularization", "models"}
 ALLOWED = {
     **{m: LESSONS for m in LESSONS},
-    "utils": set(),
-    "data": {"utils"},
-    "train": {"data"},
+    "settings": set(),
+    "data": {"settings"},
+    "train": {"data", "settings"},
     "tables": {"train"},
     "config": {"data"} | LESSONS,
-    "engine": {"optim", "models", "train", "utils", "regularization"},
-    "cache": {"utils"},
-    "runs": {"config", "engine", "train", "cache", "tables", "utils", "data"} | LESSONS,
+    "engine": {"optim", "models", "train", "settings", "regularization"},
+    "cache": {"settings"},
+    "runs": {"config", "engine", "train", "cache", "tables", "settings", "data"} | LESSONS,
 }
 
 
@@ -338,3 +338,17 @@ def test_the_import_graph_is_layered():
 
     for node in graph:
         visit(node, [])
+
+
+def test_threads_building_networks_keep_their_own_seeds():
+    """Probe finding 2: the initial weights come from a generator local to each run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def weights(seed):
+        return torch.cat([p.detach().flatten() for p in build(SMALL, seed=seed)[0].parameters()])
+
+    alone = {seed: weights(seed) for seed in range(4)}
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(5):
+            together = dict(enumerate(pool.map(weights, range(4))))
+            assert all(torch.equal(together[s], alone[s]) for s in alone)

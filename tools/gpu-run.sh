@@ -27,7 +27,7 @@ outdir=${1:-${OUT:-gpu-run-out}}
 mkdir -p "$outdir/logs" && outdir=$(cd "$outdir" && pwd) || exit 2
 export PY=${PYTHON:-python3} WHEELS=${MLA_WHEELS:-wheels} OUTDIR=$outdir
 STAGES=${MLA_GPU_RUN_STAGES:-install,device,tests,bench,book}
-export MLA_GPU_RUN_TESTS=${MLA_GPU_RUN_TESTS:-tests/test_engine.py tests/test_utils.py tests/test_bench.py}
+export MLA_GPU_RUN_TESTS=${MLA_GPU_RUN_TESTS:-tests/test_engine.py tests/test_settings.py tests/test_bench.py}
 export MLA_GPU_RUN_PAGES=${MLA_GPU_RUN_PAGES:-plot_03_question1_mnist plot_10_optimiser_comparison}
 if [ "${MLA_GPU_RUN_DRY:-0}" = 1 ]; then
   export DEV=cpu GRAPH=auto PIP_DRY=--dry-run DRY=1 MLA_QUICK=${MLA_QUICK:-1}

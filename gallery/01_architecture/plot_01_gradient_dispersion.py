@@ -37,7 +37,7 @@ from mla_course.claims import check, check_order
 from mla_course.data import load_tensors
 from mla_course.init import init_
 from mla_course.models import MLP
-from mla_course.utils import shifted_seed
+from mla_course.settings import seed_everything
 
 plots.use_style()
 raw, y = load_tensors("mnist", "train", limit=1000, normalize=False)
@@ -57,7 +57,7 @@ def sigmoid_cross_entropy(scores, y):
 
 def network(depth, seed, nielsen=True, activation="sigmoid"):
     """Nielsen's network, or PyTorch's default one (``nielsen=False``)."""
-    torch.manual_seed(shifted_seed(seed))
+    seed_everything(seed)
     model = MLP([784, *[30] * depth, 10], activation)
     if nielsen:  # weights N(0, 1/n_in) (He's rule with gain 1), biases N(0, 1)
         init_(model, "kaiming_normal", nonlinearity="linear")

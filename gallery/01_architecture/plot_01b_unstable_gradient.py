@@ -40,7 +40,7 @@ from mla_course.claims import check, check_order
 from mla_course.data import load_tensors
 from mla_course.init import init_
 from mla_course.models import MLP
-from mla_course.utils import shifted_seed
+from mla_course.settings import seed_everything
 
 plots.use_style()
 raw, y = load_tensors("mnist", "train", limit=1000, normalize=False)
@@ -55,7 +55,7 @@ def cost(scores, y):  # Nielsen's: a sigmoid and a cross-entropy per output
 
 def network(seed, scale=1.0, activation="sigmoid"):
     """Nielsen's 4-hidden-layer network, weights multiplied by ``scale``."""
-    torch.manual_seed(shifted_seed(seed))
+    seed_everything(seed)
     model = MLP([784, 30, 30, 30, 30, 10], activation)
     init_(model, "kaiming_normal", nonlinearity="linear")  # N(0, 1/n_in)
     for layer in model.linears:
@@ -164,7 +164,7 @@ relu = {}
 for init in ("default", "kaiming_normal"):
     relu[init] = []
     for seed in seeds:
-        torch.manual_seed(shifted_seed(seed))
+        seed_everything(seed)
         model = init_(MLP([784, 30, 30, 30, 30, 10], "relu"), init)
         g = diagnostics.learning_speed(model, normalised, y)
         relu[init].append(float(g[3] / g[0]))
@@ -205,7 +205,7 @@ check_order("He's init brings the ReLU layers' speeds closer",
 # so it *grows* towards the input: the gradient explodes.
 large = []
 for seed in seeds:
-    torch.manual_seed(shifted_seed(seed))
+    seed_everything(seed)
     model = init_(MLP([784, 30, 30, 30, 30, 10], "relu"), "normal", std=1.0)
     g = diagnostics.learning_speed(model, normalised, y)
     large.append(float(g[3] / g[0]))

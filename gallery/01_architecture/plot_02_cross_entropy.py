@@ -42,9 +42,9 @@ import torch
 import torch.nn.functional as F
 
 from mla_course.claims import check, check_order
-from mla_course.utils import shifted_seed
+from mla_course.settings import generator
 
-g = torch.Generator().manual_seed(shifted_seed(0))
+g = generator(0)
 logits = 3 * torch.randn(4, 10, generator=g, dtype=torch.float64)
 target = torch.randint(10, (4,), generator=g)
 ours = losses.cross_entropy_grad(logits, target)  # (batch, classes)
@@ -157,7 +157,7 @@ check("the stable form equals torch.log_softmax", err < 1e-5,
 # (the last 10,000 training images), over 3 seeds.
 from mla_course.config import Config
 from mla_course.runs import sweep
-from mla_course.utils import pick
+from mla_course.settings import pick
 
 lrs = [0.5, 1.0, 2.0, 4.0, 8.0]
 base = Config(epochs=2, n_train=pick(full=10_000, quick_value=2000),

@@ -29,11 +29,11 @@ import torch
 
 from mla_course import data, plots
 from mla_course.claims import check, check_order
-from mla_course.utils import pick, shifted_seed
+from mla_course.settings import generator, pick, seed_everything
 
 plots.use_style()
 limit = pick(full=None, quick_value=2000)  # quick mode: the first 2,000 only
-order = torch.Generator().manual_seed(shifted_seed(0))  # mini-batch order
+order = generator(0)  # mini-batch order
 loader = data.make_loader("mnist", "train", batch_size=64, limit=limit,
                           generator=order)  # fmt: skip
 images, labels = next(iter(loader))
@@ -55,7 +55,7 @@ fig = plots.show_images(
 # inside the loss.
 from mla_course.models import MLP
 
-torch.manual_seed(shifted_seed(0))
+seed_everything(0)
 model = MLP([784, 120, 80, 10], activation="sigmoid")
 print(model)
 print(f"{sum(p.numel() for p in model.parameters()):,} parameters")

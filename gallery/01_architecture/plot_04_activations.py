@@ -59,7 +59,7 @@ check("ReLU passes no gradient for x < 0", zero == 0, measured=f"{zero}")
 # the same: PyTorch's default initialisation, SGD with learning rate 0.1.
 from mla_course.config import Config
 from mla_course.runs import sweep
-from mla_course.utils import pick
+from mla_course.settings import pick
 
 base = Config(
     lr=0.1,

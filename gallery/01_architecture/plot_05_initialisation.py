@@ -33,7 +33,7 @@ from mla_course import plots
 from mla_course.claims import check
 from mla_course.config import Config
 from mla_course.runs import train_network
-from mla_course.utils import pick, shifted_seed
+from mla_course.settings import generator, pick, seed_everything
 
 plots.use_style()
 base = Config(
@@ -88,7 +88,7 @@ X, y = load_tensors("mnist", "train", limit=6400)
 
 
 def twins(copy_outgoing):
-    torch.manual_seed(shifted_seed(1))
+    seed_everything(1)
     model = MLP([784, 30, 10], "sigmoid")
     first, second = model.linears
     with torch.no_grad():
@@ -134,7 +134,7 @@ check("twins with different outgoing weights drift apart",
 # lecture's :math:`U(\pm 1/\sqrt{n})` of variance :math:`1/(3n)`.
 from mla_course.init import normal_, uniform_fan_in_
 
-g = torch.Generator().manual_seed(shifted_seed(0))
+g = generator(0)
 fan_ins = [10, 30, 100, 300, 1000, 3000]
 var_fixed, var_scaled, saturated = [], [], []
 for n in fan_ins:

@@ -29,7 +29,7 @@ from mla_course.claims import check, check_order
 from mla_course.data import load_tensors
 from mla_course.init import init_
 from mla_course.models import MLP
-from mla_course.utils import pick, shifted_seed
+from mla_course.settings import pick, seed_everything
 
 plots.use_style()
 X, y = load_tensors("mnist", "train", limit=1000)
@@ -45,7 +45,7 @@ schemes = {
 
 def traced(activation, scheme, kw, seed=0):
     """Per hidden layer: activations and gradients at initialisation."""
-    torch.manual_seed(shifted_seed(seed))
+    seed_everything(seed)
     model = init_(MLP(deep, activation), scheme, **kw)
     return diagnostics.trace(model, X, y)[:-1]
 
@@ -175,7 +175,7 @@ low, high = y_all < 5, y_all >= 5
 target_train = (X_all[high][:500], y_all[high][:500] - 5)
 target_test = (X_test[y_test >= 5], y_test[y_test >= 5] - 5)
 
-torch.manual_seed(shifted_seed(0))
+seed_everything(0)
 source = MLP([784, 120, 80, 5], "relu")
 optimizer = torch.optim.SGD(source.parameters(), lr=0.1)
 fit(source, optimizer, (X_all[low], y_all[low]), target_test, epochs=2)
@@ -185,7 +185,7 @@ fit(source, optimizer, (X_all[low], y_all[low]), target_test, epochs=2)
 # The same network on the digits 5 to 9, from a random start or from the
 # pre-trained hidden layers, 3 seeds each.
 def target_network(pretrained, seed):
-    torch.manual_seed(shifted_seed(seed))
+    seed_everything(seed)
     model = MLP([784, 120, 80, 5], "relu")
     if pretrained:  # copy the hidden layers; the output layer stays new
         pairs = zip(model.linears[:2], source.linears[:2], strict=True)

@@ -28,8 +28,8 @@ import torch.nn.functional as F
 
 from mla_course import optim, plots
 from mla_course.claims import check
+from mla_course.settings import pick
 from mla_course.source import show_source
-from mla_course.utils import pick
 
 plots.use_style()
 show_source(optim.sgd_update)

@@ -32,7 +32,7 @@ from mla_course import surfaces as S
 from mla_course.claims import check, check_order
 from mla_course.config import Config
 from mla_course.runs import sweep
-from mla_course.utils import pick
+from mla_course.settings import pick
 
 plots.use_style()
 

@@ -31,8 +31,8 @@ import torch
 from mla_course import optim, plots
 from mla_course import surfaces as S
 from mla_course.claims import check
+from mla_course.settings import pick
 from mla_course.source import show_source
-from mla_course.utils import pick
 
 plots.use_style()
 show_source(optim.momentum_update)

@@ -27,10 +27,10 @@ import math
 import matplotlib.pyplot as plt
 
 from mla_course import plots
-from mla_course.claims import check, check_order, check_within_noise
+from mla_course.claims import check, check_order, check_unresolved
 from mla_course.config import Config
 from mla_course.runs import sweep
-from mla_course.utils import pick
+from mla_course.settings import pick
 
 plots.use_style()
 base = Config(
@@ -176,7 +176,7 @@ check(
 # On MNIST, with the same step and momentum (*donne généralement de
 # meilleurs résultats*, says the lecture):
 nesterov = table["Nesterov ρ=0.05, α=0.9"]
-check_within_noise(
+check_unresolved(
     "Nesterov and momentum are within noise", nesterov, mom, full_only=True
 )
 

@@ -28,8 +28,8 @@ import torch
 from mla_course import optim, plots
 from mla_course import surfaces as S
 from mla_course.claims import check
+from mla_course.settings import pick
 from mla_course.source import show_source
-from mla_course.utils import pick
 
 plots.use_style()
 show_source(optim.adagrad_update)
@@ -126,7 +126,7 @@ from mla_course.config import Config
 from mla_course.data import iterate_batches
 from mla_course.models import MLP
 from mla_course.runs import load_data
-from mla_course.utils import seed_everything
+from mla_course.settings import seed_everything
 
 config = Config(n_train=pick(full=10_000, quick_value=2_000))
 (X, y), _ = load_data(config)

@@ -27,9 +27,9 @@ import matplotlib.pyplot as plt
 import torch
 
 from mla_course import optim, plots
-from mla_course.claims import check, check_order, check_within_noise
+from mla_course.claims import check, check_order, check_unresolved
+from mla_course.settings import generator, pick
 from mla_course.source import show_source
-from mla_course.utils import pick, shifted_seed
 
 plots.use_style()
 show_source(optim.adam_update)
@@ -48,7 +48,7 @@ T = pick(full=3000, quick_value=500)
 
 def adam_stream(betas, correct, steps, seed=0):
     """Mean s, r and |step| over the coordinates, for Adam with lr = 1."""
-    g = torch.Generator().manual_seed(shifted_seed(seed))
+    g = generator(seed)
     theta = torch.zeros(coords, requires_grad=True)
     opt = optim.Adam([theta], lr=1.0, betas=betas, bias_correction=correct)
     s, r, step = [], [], []
@@ -210,7 +210,7 @@ check(
     measured=f"best seed: test accuracy {100 * at_chance:.1f} %",
 )
 for lr in ("0.001", "0.01"):
-    check_within_noise(
+    check_unresolved(
         f"with the correction, ρ2 = 0.99 and 0.9999 are within noise (ε={lr})",
         table[f"ε={lr}, ρ2=0.99, corrected"],
         table[f"ε={lr}, ρ2=0.9999, corrected"],

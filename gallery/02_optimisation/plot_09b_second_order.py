@@ -33,7 +33,7 @@ from mla_course import optim, plots
 from mla_course.claims import check
 from mla_course.config import Config
 from mla_course.runs import load_data
-from mla_course.utils import pick, seed_everything, shifted_seed
+from mla_course.settings import generator, pick, seed_everything
 
 plots.use_style()
 
@@ -87,7 +87,7 @@ def race(make, steps, batch=None, seed=0):
     seed_everything(seed)
     model = torch.nn.Linear(784, 10)
     opt, count = make(model.parameters()), [0]
-    draw = torch.Generator().manual_seed(shifted_seed(seed))
+    draw = generator(seed)
 
     def closure():  # full batch, or a fresh mini-batch at each evaluation
         count[0] += 1

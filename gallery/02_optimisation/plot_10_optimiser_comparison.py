@@ -29,10 +29,10 @@ sigmoid) on MNIST, under one protocol that treats them all alike:
 import matplotlib.pyplot as plt
 
 from mla_course import plots
-from mla_course.claims import check, check_order, check_within_noise
+from mla_course.claims import check, check_order, check_unresolved
 from mla_course.config import Config
 from mla_course.runs import sweep
-from mla_course.utils import pick
+from mla_course.settings import pick
 
 plots.use_style()
 base = Config(
@@ -159,7 +159,7 @@ check(
     full_only=True,  # 1 epoch on 2,000 images: plain SGD is still at chance
 )
 first, second = sorted(test, key=lambda name: -tuned[name])[:2]
-check_within_noise(
+check_unresolved(
     f"tuned, the best ({first}) and the runner-up ({second}) are within noise",
     test[first],
     test[second],

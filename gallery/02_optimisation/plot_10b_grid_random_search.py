@@ -36,7 +36,7 @@ from mla_course import plots
 from mla_course.claims import check, check_order
 from mla_course.config import Config
 from mla_course.runs import sweep
-from mla_course.utils import pick, shifted_seed
+from mla_course.settings import generator, pick
 
 plots.use_style()
 base = Config(
@@ -57,7 +57,7 @@ def grid_points():
 
 def random_points(seed):
     """log10 (lr, weight decay) of 9 points drawn uniformly."""
-    g = torch.Generator().manual_seed(shifted_seed(seed))
+    g = generator(seed)
     low, high = torch.tensor([lr_range, wd_range], dtype=torch.float64).T
     return low + torch.rand(9, 2, generator=g, dtype=torch.float64) * (
         high - low

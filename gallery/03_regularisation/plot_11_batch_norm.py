@@ -35,9 +35,9 @@ from mla_course.claims import check
 from mla_course.data import iterate_batches, load_tensors
 from mla_course.layers import BatchNorm1d, batch_norm
 from mla_course.models import MLP
+from mla_course.settings import get_device, pick, seed_everything
 from mla_course.source import show_source
 from mla_course.train import evaluate, train_epoch
-from mla_course.utils import get_device, pick, seed_everything
 
 plots.use_style()
 device = get_device()

@@ -30,9 +30,9 @@ from mla_course.config import OVERFITTING
 from mla_course.models import MLP
 from mla_course.regularization import l1_norm, l1_penalty, l2_penalty
 from mla_course.runs import sweep, train_network
+from mla_course.settings import pick, seed_everything
 from mla_course.source import show_source
 from mla_course.tables import Table
-from mla_course.utils import pick, seed_everything
 
 plots.use_style()
 show_source(regularization._NormPenalty.__call__)

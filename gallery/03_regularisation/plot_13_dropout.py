@@ -30,8 +30,8 @@ from torch import nn
 from mla_course import plots
 from mla_course.claims import check, check_order
 from mla_course.layers import Dropout, dropout
+from mla_course.settings import get_device, pick, seed_everything
 from mla_course.source import show_source
-from mla_course.utils import get_device, pick, seed_everything
 
 plots.use_style()
 device = get_device()

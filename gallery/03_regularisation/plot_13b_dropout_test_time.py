@@ -25,9 +25,9 @@ from mla_course.layers import Dropout, mc_dropout_predict
 from mla_course.models import MLP
 from mla_course.optim import make_optimizer
 from mla_course.runs import load_data
+from mla_course.settings import get_device, pick, seed_everything
 from mla_course.source import show_source
 from mla_course.train import fit, predict
-from mla_course.utils import get_device, pick, seed_everything, shifted_seed
 
 plots.use_style()
 device = get_device()
@@ -64,7 +64,7 @@ for inverted in (True, False):
         (X, y),
         (X_test, y_test),
         epochs=base.epochs,
-        seed=shifted_seed(0),
+        seed=0,
     )
     nets[inverted] = net
 

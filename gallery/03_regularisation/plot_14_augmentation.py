@@ -34,7 +34,7 @@ from mla_course import plots
 from mla_course.config import OVERFITTING
 from mla_course.regularization import TRANSFORMS
 from mla_course.runs import load_data
-from mla_course.utils import pick
+from mla_course.settings import generator, pick
 
 plots.use_style()
 shift_rotate = {"max_shift": 2.0, "max_degrees": 15.0}
@@ -169,9 +169,8 @@ for label in ("cutmix, alpha 1", "mixup, alpha 0.4"):
 # over 2,000 mixed images. To know where each pixel comes from, each image
 # gets a second channel holding its index in the batch: CutMix moves both
 # channels together.
-from mla_course.utils import shifted_seed
 
-g = torch.Generator().manual_seed(shifted_seed(0))  # MLA_SEED_OFFSET moves it
+g = generator(0)  # MLA_SEED_OFFSET moves it
 cut = CutMix(1.0, generator=g)
 areas, inks = [], []
 for start in [*range(0, len(X), 50)] * 4:  # 4 passes, batches of 50

@@ -36,7 +36,7 @@ from mla_course import plots
 from mla_course.claims import check
 from mla_course.config import Config
 from mla_course.runs import sweep
-from mla_course.utils import pick
+from mla_course.settings import pick
 
 plots.use_style()
 budget = Config(  # quick mode: 2,000 images, 1 epoch

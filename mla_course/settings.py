@@ -1,4 +1,4 @@
-"""Run-time settings shared by the whole package: quick mode, device, seeds, cache folder.
+"""Run-time settings: every ``MLA_*`` environment variable the package reads, parsed here.
 
 Quick mode (``MLA_QUICK=1``) shrinks every experiment to seconds on a CPU: the
 tests and ``nox -s docs-quick`` use it. The book itself is built without it.
@@ -13,7 +13,13 @@ is allowed:
 ``MLA_DEVICE``            ``cpu``, ``cuda`` or ``cuda:N`` (default: CUDA if present)
 ``MLA_CACHE_DIR``         a folder that can be created (default ``~/.cache/mla_course``)
 ``MLA_SEED_OFFSET``       an integer added to every seed (default 0)
+``MLA_PROGRESS``          flag: progress bars on a terminal (default) or never (off)
+``MLA_CUDA_GRAPH``        ``auto`` (default), ``off`` or ``require``
+``MLA_CLAIMS_DIR``        a folder where every checked claim is recorded (the docs set it)
 ========================  ==========================================================
+
+The data folders ``MLA_DATA_DIR`` and ``MLA_FASHION_DATA_DIR`` are read by
+:mod:`mla_course.data`, which checks the files they name.
 
 Float32 matrix products are pinned to full IEEE float32 (no TensorFloat-32)
 whenever a device is chosen (:func:`get_device`): TF32 rounds the inputs of a
@@ -30,16 +36,21 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import platformdirs
 import torch
 
 __all__ = [
     "CacheDirError",
     "CacheWarning",
     "cache_dir",
+    "claims_dir",
+    "cuda_graph_mode",
     "float32_matmul_precision",
+    "generator",
     "get_device",
     "pick",
     "pin_float32_precision",
+    "progress",
     "quick",
     "seed_everything",
     "seed_offset",
@@ -73,6 +84,36 @@ def _flag(name: str) -> bool:
 def quick() -> bool:
     """Whether quick mode is on (environment variable ``MLA_QUICK``)."""
     return _flag("MLA_QUICK")
+
+
+def progress() -> bool | None:
+    """``MLA_PROGRESS``: ``None`` (bars on a terminal only, the default) or ``False`` (never)."""
+    return (
+        None if _flag("MLA_PROGRESS") or not os.environ.get("MLA_PROGRESS", "").strip() else False
+    )
+
+
+_GRAPH_MODES = {"": "auto", "auto": "auto", "1": "auto", "on": "auto", "true": "auto"}
+_GRAPH_MODES |= {"yes": "auto", "0": "off", "off": "off", "false": "off", "no": "off"}
+_GRAPH_MODES |= {"require": "require"}
+
+
+def cuda_graph_mode() -> str:
+    """``MLA_CUDA_GRAPH`` as ``"auto"``, ``"off"`` or ``"require"``."""
+    raw = os.environ.get("MLA_CUDA_GRAPH", "")
+    try:
+        return _GRAPH_MODES[raw.strip().lower()]
+    except KeyError:
+        raise SettingError(
+            f"MLA_CUDA_GRAPH={raw!r}: expected auto (the default; also 1, on, true, yes), "
+            f"off (also 0, false, no) or require"
+        ) from None
+
+
+def claims_dir() -> Path | None:
+    """``MLA_CLAIMS_DIR``: where checked claims are recorded, or ``None`` (not recorded)."""
+    raw = os.environ.get("MLA_CLAIMS_DIR", "").strip()
+    return Path(raw) if raw else None
 
 
 def pick(full, quick_value):
@@ -226,19 +267,25 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def generator(seed: int) -> torch.Generator:
+    """A CPU generator seeded with ``seed`` shifted by ``MLA_SEED_OFFSET``: pages write
+    ``generator(0)`` and rebuilding with another offset draws other numbers."""
+    return torch.Generator().manual_seed(shifted_seed(seed))
+
+
 class CacheDirError(OSError):
     """``MLA_CACHE_DIR`` (or the default cache folder) cannot be created or written."""
 
 
 def cache_dir() -> Path:
-    """Where downloaded data and cached results live (``MLA_CACHE_DIR``, else
-    ``~/.cache/mla_course``), created if need be.
+    """Where downloaded data and cached results live (``MLA_CACHE_DIR``, else the user's
+    cache folder, ``~/.cache/mla_course`` on Linux), created if need be.
 
     Raises :class:`CacheDirError`, naming ``MLA_CACHE_DIR``, if the folder cannot
     be created (it is a file, or its parent is read-only).
     """
     given = os.environ.get("MLA_CACHE_DIR", "").strip()
-    path = Path(given or Path.home() / ".cache" / "mla_course").expanduser()
+    path = Path(given or platformdirs.user_cache_dir("mla_course")).expanduser()
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
