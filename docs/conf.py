@@ -14,6 +14,7 @@ Actions, the repository the workflow runs in) gives the theme's repository butto
 ``mla_course`` is missing, and every downloaded script says the command in its first lines.
 """
 
+import hashlib
 import importlib
 import os
 import pkgutil
@@ -23,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 from pathlib import Path
 
 import torch
@@ -36,11 +38,29 @@ ROOT = HERE.resolve().parent
 sys.path.insert(0, str(HERE / "_ext"))  # the book's own extensions (exercises)
 
 
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_URL_CHARS = re.compile(r"[A-Za-z0-9._~:/%@\[\]-]+")  # no spaces, quotes, options or newlines
+
+
 def _configured_url(variable: str, fallback: str) -> str:
-    """The address in ``variable``, else ``fallback``; an early clear error if it is no URL."""
+    """The address in ``variable``, else ``fallback``: a well-formed https address (http only
+    for a loopback host), or an early clear error naming the variable. It goes into install
+    lines verbatim, so nothing else may pass."""
     value = os.environ.get(variable, "").strip() or fallback
-    if value and not re.match(r"https?://[^/\s]+", value):
-        raise ValueError(f"{variable}={value!r} is not an http(s) address (or leave it unset)")
+    if not value:
+        return value
+    parts = urllib.parse.urlsplit(value)
+    secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
+    if not (
+        _URL_CHARS.fullmatch(value)
+        and secure
+        and parts.hostname
+        and not (parts.username or parts.query or parts.fragment)
+    ):
+        raise ValueError(
+            f"{variable}={value!r}: expected an https:// address (http:// only for "
+            f"{', '.join(_LOOPBACK)}), with no spaces, quotes, query or fragment; or leave it unset"
+        )
     return value
 
 
@@ -332,6 +352,19 @@ def build_wheel(app):
         for old in dest.glob("mla_course-*.whl"):
             old.unlink()
         shutil.copy2(dist / WHEEL, dest / WHEEL)
+    pin_wheel(app, hashlib.sha256((dest / WHEEL).read_bytes()).hexdigest())
+
+
+def pin_wheel(app, digest: str) -> None:
+    """Pin the install lines to the wheel just built (pip checks ``#sha256=``), so that a
+    reader installs exactly the package this book was built with."""
+    global PY_HEADER
+    if not WHEEL_URL:
+        return
+    pinned = f"{WHEEL_URL}#sha256={digest}"
+    conf = app.config.sphinx_gallery_conf  # read by Sphinx-Gallery after this hook
+    conf["first_notebook_cell"] = FIRST_NOTEBOOK_CELL.replace(WHEEL_URL, pinned)
+    PY_HEADER = PY_HEADER.replace(WHEEL_URL, pinned)
 
 
 def add_install_header(app):

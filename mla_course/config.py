@@ -32,7 +32,7 @@ from . import data as data_lib
 from . import losses as losses_lib
 from .init import INITS
 from .models import ACTIVATIONS
-from .optim import OPTIMIZERS
+from .optim import OPTIMIZERS, hyper_parameters
 from .regularization import TRANSFORMS
 
 __all__ = ["EVALUATE_ON", "LOSSES", "OVERFITTING", "SPLIT_SIZES", "Config"]
@@ -269,8 +269,8 @@ def _optimizer_kwargs(c: Config, v: dict) -> tuple:
     cls = OPTIMIZERS[c.optimizer]
     skip = ("params", "lr", "weight_decay")
     pairs = _arguments("optimizer_kwargs", pairs, cls, f"optimizer={c.optimizer!r}", skip)
-    try:  # the optimiser's own range checks (momentum in [0, 1), ...), on one dummy tensor
-        cls([torch.zeros(1, requires_grad=True)], lr=v["lr"], **dict(pairs))
+    try:  # the optimiser's own range checks (momentum in [0, 1), ...)
+        hyper_parameters(c.optimizer, v["lr"], **dict(pairs))
     except (TypeError, ValueError) as err:
         raise ValueError(f"optimizer_kwargs={dict(pairs)!r} for {cls.__name__}: {err}") from None
     return pairs

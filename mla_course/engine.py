@@ -590,12 +590,16 @@ def _hypers(member: Member) -> dict:
     return optim_lib.hyper_parameters(member.optimizer, member.lr, **dict(member.optimizer_kwargs))
 
 
+# Hyper-parameters that enter an update linearly: stacked as float32 per network, they give
+# the steps of the same number as a Python float. Any other (Adam's betas, RMSProp's alpha:
+# ``1 - beta`` rounds differently in float32) is shared within a group (probe finding 3).
+_STACKABLE = ("lr", "momentum", "eps", "weight_decay")
+
+
 def _group_key(member: Member, hypers: dict) -> tuple:
-    """Networks of one group share the optimiser and its boolean choices (a number may differ)."""
-    return (
-        member.optimizer,
-        tuple((k, v) for k, v in sorted(hypers.items()) if v is True or v is False),
-    )
+    """Networks of one group share the optimiser, its booleans and its non-linear numbers."""
+    shared = sorted((k, v) for k, v in hypers.items() if k not in _STACKABLE)
+    return (member.optimizer, tuple(shared))
 
 
 def _on(data, device) -> tuple[Tensor, Tensor]:

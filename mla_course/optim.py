@@ -36,6 +36,7 @@ lecture 6e (2012) for RMSProp, Kingma and Ba (2015) for Adam.
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from collections.abc import Callable, Iterable
@@ -231,14 +232,19 @@ class _Optimizer(torch.optim.Optimizer):
 
     def add_param_group(self, param_group: dict) -> None:
         super().add_param_group(param_group)
-        group = self.param_groups[-1]  # now holds the defaults too: check every group
-        _check_nonneg("lr", group["lr"])
+        self.check(self.param_groups[-1])  # now holds the defaults too: check every group
+
+    @classmethod
+    def check(cls, group: dict) -> None:
+        """Check the hyper-parameters of a param group, defaults included (a ValueError
+        naming the first bad one); :class:`mla_course.config.Config` checks with it too."""
+        _check_positive("lr", group["lr"])
         _check_nonneg("weight_decay", group["weight_decay"])
-        for name in self._unit:
+        for name in cls._unit:
             _check_unit(name, group[name])
-        for name in self._positive:
+        for name in cls._positive:
             _check_positive(name, group[name])
-        for name in self._bool:
+        for name in cls._bool:
             _check_bool(name, group[name])
         if "betas" in group:
             betas = group["betas"]
@@ -439,6 +445,14 @@ def hyper_parameters(name: str, lr: float, **kwargs) -> dict:
     True, "beta1": 0.9, "beta2": 0.999, "weight_decay": 0.0}``. The batched engine
     (:mod:`mla_course.engine`) starts from it, so its defaults and checks are the classes'.
     """
-    opt = make_optimizer(name, [torch.zeros(1, requires_grad=True)], lr, **kwargs)
-    group = opt.param_groups[0]
-    return {**opt.hyper_parameters(group), "weight_decay": group["weight_decay"]}
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer={name!r}: expected one of {sorted(OPTIMIZERS)}")
+    cls = OPTIMIZERS[name]
+    defaults = {k: p.default for k, p in inspect.signature(cls).parameters.items()}
+    unknown = sorted(set(kwargs) - set(defaults) - {"lr"})
+    if unknown or "params" in kwargs:
+        raise TypeError(f"optimizer={name!r}: unexpected keyword arguments {unknown or ['params']}")
+    group = {**defaults, "lr": lr, **kwargs}
+    del group["params"]
+    cls.check(group)
+    return {**cls.hyper_parameters(group), "weight_decay": group["weight_decay"]}

@@ -4,6 +4,7 @@ import json
 import math
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -245,3 +246,19 @@ def test_random_good_values_make_a_config_that_keys_the_cache(fields, optimizer,
     assert config.replace() == config and hash(config.replace()) == hash(config)
     assert len(cache.key({"config": config.to_dict()})) == 64  # plain, finite JSON data
     assert config.train_size <= SPLIT_SIZES["train"] - config.holdout
+
+
+def test_config_checks_against_the_optimisers_rules_without_building_one(monkeypatch):
+    """One rule for lr (> 0) in Config and the optimisers, and no throw-away optimiser."""
+    from mla_course import optim
+
+    def no_building(self, *args, **kwargs):
+        raise AssertionError("Config built an optimiser to check its arguments")
+
+    monkeypatch.setattr(torch.optim.Optimizer, "__init__", no_building)
+    Config(optimizer="adam", lr=1e-3, optimizer_kwargs={"betas": (0.8, 0.99)})
+    with pytest.raises(ValueError, match=r"betas\[1\]=1.0"):
+        Config(optimizer="adam", optimizer_kwargs={"betas": (0.9, 1.0)})
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"lr=0\.0: expected a finite number > 0"):
+        optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)

@@ -590,3 +590,18 @@ def test_capture_on_another_device_than_the_current_one(small, monkeypatch):
     eager = _batched(small, SPECS[:3], 1, 16, device="cuda:1", cuda_graph=False)
     for h, ref in zip(graph, eager, strict=True):
         _assert_same(h, ref)
+
+
+def test_a_network_takes_the_same_steps_alone_or_beside_others(small):
+    """Probe finding 3: Adam's betas or RMSProp's alpha differing in a sweep give each network
+    the steps it takes alone (a number in ``1 - beta`` is never stacked in float32)."""
+    specs = [
+        ("sigmoid", "adam", 1e-3, {"betas": (0.9, 0.999)}, 0.0, 0),
+        ("sigmoid", "adam", 1e-3, {"betas": (0.8, 0.99)}, 0.0, 0),
+        ("sigmoid", "rmsprop", 1e-3, {"alpha": 0.9}, 0.0, 1),
+        ("sigmoid", "rmsprop", 2e-3, {"alpha": 0.99}, 0.0, 1),
+    ]
+    together = _batched(small, specs, 1, 100)
+    for spec, h in zip(specs, together, strict=True):
+        (alone,) = _batched(small, [spec], 1, 100)
+        assert h.step_loss == alone.step_loss and h.test_loss == alone.test_loss

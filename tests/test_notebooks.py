@@ -37,3 +37,20 @@ def test_downloaded_notebook_runs_top_to_bottom(script, built_docs, tmp_path):
     outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
     assert not [out for out in outputs if out.output_type == "error"]
     assert any("image/png" in out.get("data", {}) for out in outputs), "no figure was drawn"
+
+
+def test_every_download_installs_the_wheel_it_was_built_with_by_its_hash(built_docs):
+    """Probe finding 7: the install lines pin the site's wheel by its sha256 (pip checks it)."""
+    import hashlib
+    import re
+
+    wheels = sorted(built_docs.glob("_static/wheels/mla_course-*.whl"))
+    if not wheels:
+        pytest.skip("this build was made without a site address: no wheel, no install line")
+    digest = hashlib.sha256(wheels[0].read_bytes()).hexdigest()
+    downloads = sorted(built_docs.glob("_downloads/*/plot_*.ipynb"))
+    downloads += sorted(built_docs.glob("_downloads/*/plot_*.py"))
+    assert downloads
+    for path in downloads:
+        pins = re.findall(r"mla_course-[^\s\"'#]+\.whl#sha256=([0-9a-f]{64})", path.read_text())
+        assert pins and set(pins) == {digest}, path.name

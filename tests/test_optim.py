@@ -146,7 +146,7 @@ def test_state_is_created_on_first_use_and_saved():
 @pytest.mark.parametrize(
     ("cls", "kwargs", "argument", "allowed"),
     [
-        (optim.SGD, {"lr": -0.1}, "lr=-0.1", ">= 0"),
+        (optim.SGD, {"lr": -0.1}, "lr=-0.1", "> 0"),
         (optim.SGD, {"lr": 0.1, "weight_decay": -1.0}, "weight_decay=-1.0", ">= 0"),
         (optim.Momentum, {"lr": 0.1, "momentum": 1.0}, "momentum=1.0", "[0, 1)"),
         (optim.Nesterov, {"lr": 0.1, "momentum": -0.5}, "momentum=-0.5", "[0, 1)"),
@@ -156,8 +156,8 @@ def test_state_is_created_on_first_use_and_saved():
         (optim.Adam, {"lr": 0.1, "betas": (0.9, 1.0)}, "betas[1]=1.0", "[0, 1)"),
         (optim.Adam, {"lr": 0.1, "betas": (-0.1, 0.9)}, "betas[0]=-0.1", "[0, 1)"),
         (optim.Adam, {"lr": 0.1, "betas": 0.9}, "betas=0.9", "pair"),
-        (optim.Adam, {"lr": float("nan")}, "lr=nan", ">= 0"),
-        (optim.SGD, {"lr": float("inf")}, "lr=inf", "a finite number >= 0"),  # issue 14, item 7
+        (optim.Adam, {"lr": float("nan")}, "lr=nan", "> 0"),
+        (optim.SGD, {"lr": float("inf")}, "lr=inf", "a finite number > 0"),  # issue 14, item 7
         (optim.RMSProp, {"lr": 0.1, "eps": float("inf")}, "eps=inf", "a finite number > 0"),
         (optim.Adam, {"lr": 0.1, "bias_correction": 1}, "bias_correction=1", "True or False"),
     ],
@@ -227,13 +227,13 @@ _GOOD = {
 }
 # class -> {argument: kind}; lr is given by keyword like the others.
 _ARGUMENTS = {
-    optim.SGD: {"lr": "nonneg", "weight_decay": "nonneg"},
-    optim.Momentum: {"lr": "nonneg", "momentum": "unit", "weight_decay": "nonneg"},
-    optim.Nesterov: {"lr": "nonneg", "momentum": "unit", "weight_decay": "nonneg"},
-    optim.AdaGrad: {"lr": "nonneg", "eps": "positive", "weight_decay": "nonneg"},
-    optim.RMSProp: {"lr": "nonneg", "alpha": "unit", "eps": "positive", "weight_decay": "nonneg"},
+    optim.SGD: {"lr": "positive", "weight_decay": "nonneg"},
+    optim.Momentum: {"lr": "positive", "momentum": "unit", "weight_decay": "nonneg"},
+    optim.Nesterov: {"lr": "positive", "momentum": "unit", "weight_decay": "nonneg"},
+    optim.AdaGrad: {"lr": "positive", "eps": "positive", "weight_decay": "nonneg"},
+    optim.RMSProp: {"lr": "positive", "alpha": "unit", "eps": "positive", "weight_decay": "nonneg"},
     optim.Adam: {
-        "lr": "nonneg",
+        "lr": "positive",
         "betas[0]": "unit",
         "betas[1]": "unit",
         "eps": "positive",

@@ -126,6 +126,11 @@ def test_addresses_come_from_configuration_or_github_actions_never_invented():
             "GITHUB_REPOSITORY": "Someone/deep-book",
         },
         "bad": {"MLA_SITE_URL": "book.example"},
+        "plain http": {"MLA_SITE_URL": "http://book.example/"},
+        "pip option": {"MLA_SITE_URL": "https://book.example/ --index-url https://evil.example"},
+        "quote": {"MLA_REPOSITORY_URL": 'https://git.example/c5"; rm -rf ~; "'},
+        "newline": {"MLA_SITE_URL": "https://book.example/\nimport os"},
+        "loopback": {"MLA_SITE_URL": "http://127.0.0.1:8765/"},
     }
     done = subprocess.run(
         [sys.executable, "-c", _READ_CONF, json.dumps(cases)],
@@ -154,6 +159,9 @@ def test_addresses_come_from_configuration_or_github_actions_never_invented():
     assert configured["theme"]["repository_url"] == "https://git.example/c5"
     assert f"https://book.example/c5/{wheel}" in configured["first_cell"]
     assert "MLA_SITE_URL='book.example'" in got["bad"]["error"]
+    for case in ("plain http", "pip option", "quote", "newline"):  # probe finding 7
+        assert "expected an https:// address" in got[case]["error"], case
+    assert got["loopback"]["baseurl"] == "http://127.0.0.1:8765/"
 
 
 def test_every_gallery_page_has_an_exercise_made_from_its_solution():
