@@ -34,6 +34,7 @@ __all__ = [
     "one_hot",
     "sigmoid_l2",
     "sigmoid_l2_grad",
+    "smooth_labels",
     "softmax",
 ]
 
@@ -67,6 +68,20 @@ def one_hot(target: torch.Tensor, n_classes: int, dtype: torch.dtype = torch.flo
             f"expected 0..{n_classes - 1}"
         )
     return torch.nn.functional.one_hot(target, n_classes).to(dtype)
+
+
+def smooth_labels(
+    target: torch.Tensor, n_classes: int, eps: float = 0.0, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """The target ``(1 - eps) y* + eps / n_classes`` (label smoothing, Szegedy et al., 2016).
+
+    ``target`` is class indices ``(batch,)`` or soft labels ``(batch, n_classes)``
+    (:func:`one_hot` reads both); ``eps = 0`` gives the one-hot rows themselves.
+    """
+    if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 <= eps < 1:
+        raise ValueError(f"eps={eps!r}: expected a number in [0, 1)")
+    y_star = one_hot(target, n_classes, dtype)
+    return (1 - eps) * y_star + eps / n_classes if eps else y_star
 
 
 def softmax(logits: torch.Tensor, stable: bool = True) -> torch.Tensor:

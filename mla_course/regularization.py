@@ -43,6 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .losses import smooth_labels
+
 __all__ = [
     "TRANSFORMS",
     "CutMix",
@@ -92,13 +94,6 @@ def _check(name: str, value, low: float, high: float = math.inf, *, open_low=Fal
     if not ok:
         bracket = "(" if open_low else "["
         raise ValueError(f"{name}={value!r}: expected a number in {bracket}{low}, {high}]")
-
-
-def _soft(y: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Hard labels ``(batch,)`` to one-hot ``(batch, classes)``; soft labels pass through."""
-    if y.dim() == 2:
-        return y.float()
-    return F.one_hot(y.long(), num_classes).float()
 
 
 def _beta(alpha: float, generator: torch.Generator) -> float:
@@ -254,7 +249,7 @@ class Mixup(_Mix):
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor):
         lam, perm = self._draw(x)
-        soft = _soft(y, self.num_classes)  # (batch, classes)
+        soft = smooth_labels(y, self.num_classes)  # (batch, classes)
         return lam * x + (1 - lam) * x[perm], lam * soft + (1 - lam) * soft[perm]
 
 
@@ -281,7 +276,7 @@ class CutMix(_Mix):
         left, right = max(cx - cut_w // 2, 0), min(cx + cut_w - cut_w // 2, w)
         images[:, :, top:bottom, left:right] = images[perm][:, :, top:bottom, left:right]
         pasted = (bottom - top) * (right - left) / (h * w)  # share of the other image
-        soft = _soft(y, self.num_classes)  # (batch, classes)
+        soft = smooth_labels(y, self.num_classes)  # (batch, classes)
         return images.reshape(x.shape), (1 - pasted) * soft + pasted * soft[perm]
 
 

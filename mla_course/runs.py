@@ -43,7 +43,6 @@ from collections.abc import Iterable, Mapping
 
 import safetensors.torch
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -52,13 +51,14 @@ from . import data as data_lib
 from . import engine as engine_lib
 from .config import LOSSES, Config, make_transform
 from .init import init_
+from .losses import smooth_labels
 from .models import MLP
 from .optim import make_optimizer
 from .regularization import l1_penalty
 from .tables import Result, Table
 from .train import History, fit
 
-__all__ = ["ENGINES", "build", "load_data", "sweep", "train_network"]
+__all__ = ["ENGINES", "TrainingLoss", "build", "load_data", "sweep", "train_network"]
 
 #: ``"auto"``: the batched engine where it can run a configuration, else the
 #: plain loop; ``"plain"``: always the plain loop; ``"batched"``: always the
@@ -138,12 +138,12 @@ def _optimizer_kwargs(config: Config) -> dict:
     return kwargs
 
 
-class _Objective:
+class TrainingLoss:
     """The training loss of a configuration, ``loss(scores, y)``, label smoothing included.
 
     Smoothing replaces the target ``y*`` by ``(1 - eps) y* + eps / classes``
-    (Szegedy et al., 2016), the same for every loss; without it the loss gets
-    the labels as they come, so cross-entropy is exactly ``F.cross_entropy``.
+    (:func:`mla_course.losses.smooth_labels`), the same for every loss; without it the
+    loss gets the labels as they come, so cross-entropy is exactly ``F.cross_entropy``.
     """
 
     def __init__(self, config: Config):
@@ -152,8 +152,7 @@ class _Objective:
 
     def __call__(self, scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.eps:
-            target = y.float() if y.dim() == 2 else F.one_hot(y, self.classes).to(scores.dtype)
-            y = (1 - self.eps) * target + self.eps / self.classes  # (batch, classes)
+            y = smooth_labels(y, self.classes, self.eps, scores.dtype)  # (batch, classes)
         return self.loss(scores, y)
 
 
@@ -174,7 +173,7 @@ def _fit(config: Config, seed: int, device: torch.device, progress) -> tuple[His
         epochs=config.epochs,
         batch_size=config.batch_size,
         seed=seed,
-        loss_fn=_Objective(config),
+        loss_fn=TrainingLoss(config),
         penalty=l1_penalty(alpha=config.l1) if config.l1 else None,
         transform=transform,
         on_divergence="stop",

@@ -110,3 +110,16 @@ def test_sigmoid_l2_and_its_gradient():
 def test_bad_arguments_raise_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1, 0.3])
+def test_smooth_labels_give_torch_label_smoothing(eps):
+    torch.manual_seed(0)
+    logits, y = torch.randn(8, 10, dtype=torch.float64), torch.randint(0, 10, (8,))
+    target = losses.smooth_labels(y, 10, eps, torch.float64)
+    assert torch.allclose(target.sum(1), torch.ones(8, dtype=torch.float64))
+    ours = losses.cross_entropy(logits, target)
+    theirs = torch.nn.functional.cross_entropy(logits, y, label_smoothing=eps)
+    torch.testing.assert_close(ours, theirs)
+    with pytest.raises(ValueError, match="eps=1.0"):
+        losses.smooth_labels(y, 10, 1.0)
