@@ -121,5 +121,5 @@ def test_smooth_labels_give_torch_label_smoothing(eps):
     ours = losses.cross_entropy(logits, target)
     theirs = torch.nn.functional.cross_entropy(logits, y, label_smoothing=eps)
     torch.testing.assert_close(ours, theirs)
-    with pytest.raises(ValueError, match="eps=1.0"):
+    with pytest.raises(ValueError, match=r"eps=1\.0"):
         losses.smooth_labels(y, 10, 1.0)
