@@ -28,19 +28,44 @@ import importlib.metadata
 import inspect
 import json
 import marshal
+import os
 import platform
 import sqlite3
 import stat
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
 import torchvision
 
-from .settings import CacheWarning, _flag, cache_dir, warn_unwritable
+from .settings import _flag, cache_dir
 
 __all__ = ["CacheWarning", "code_fingerprint", "database_path", "enabled", "key", "load", "store"]
+
+
+class CacheWarning(UserWarning):
+    """The cache folder cannot be written: the run goes on without caching."""
+
+
+_warned: set[str] = set()  # the cache folders already warned about in this process
+
+
+def warn_unwritable(err: BaseException, what: str = "the results cache") -> None:
+    """One :class:`CacheWarning` per cache folder and process, naming ``MLA_CACHE_DIR``."""
+    where = os.environ.get("MLA_CACHE_DIR", "").strip() or "~/.cache/mla_course"
+    if where in _warned:
+        return
+    _warned.add(where)
+    warnings.warn(
+        CacheWarning(
+            f"{what} cannot be written (MLA_CACHE_DIR={where!r}: {err}); going on without "
+            f"caching. Set MLA_CACHE_DIR to a writable folder to keep results."
+        ),
+        stacklevel=4,  # the caller of store() or load_tensors()
+    )
+
 
 # The package's modules, in two lists: those whose code computes results (the key covers
 # them) and those that only draw, time, check, show or summarise them. A stray file in the

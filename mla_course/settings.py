@@ -32,7 +32,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +40,6 @@ import torch
 
 __all__ = [
     "CacheDirError",
-    "CacheWarning",
     "cache_dir",
     "claims_dir",
     "cuda_graph_mode",
@@ -295,40 +293,3 @@ def cache_dir() -> Path:
             f"{what}: cannot create the folder ({reason}). Set MLA_CACHE_DIR to a writable folder."
         ) from err
     return path
-
-
-class CacheWarning(UserWarning):
-    """The cache folder cannot be written: the run goes on without caching."""
-
-
-_warned: set[str] = set()  # the cache folders already warned about in this process
-
-
-def warn_unwritable(err: BaseException, what: str = "the results cache") -> None:
-    """One :class:`CacheWarning` per cache folder and process, naming ``MLA_CACHE_DIR``."""
-    where = os.environ.get("MLA_CACHE_DIR", "").strip() or "~/.cache/mla_course"
-    if where in _warned:
-        return
-    _warned.add(where)
-    warnings.warn(
-        CacheWarning(
-            f"{what} cannot be written (MLA_CACHE_DIR={where!r}: {err}); going on without "
-            f"caching. Set MLA_CACHE_DIR to a writable folder to keep results."
-        ),
-        stacklevel=4,  # the caller of store() or load_tensors()
-    )
-
-
-def file_mode() -> int:
-    """The mode a new file gets from the user's umask (``0o666 & ~umask``), for files made by
-    :func:`tempfile.mkstemp` (always 0600) that are renamed into the cache."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as f:  # read without changing it
-            for line in f:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)  # pragma: no cover - not Linux
-    os.umask(mask)  # pragma: no cover
-    return 0o666 & ~mask  # pragma: no cover

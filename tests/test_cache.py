@@ -14,7 +14,7 @@ import warnings
 import pytest
 
 from mla_course import cache, optim
-from mla_course.settings import CacheWarning
+from mla_course.cache import CacheWarning
 
 PARTS = {"config": {"lr": 0.1}, "seed": 0}
 
