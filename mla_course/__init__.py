@@ -13,8 +13,10 @@ init
     Weight initialisation schemes (LeCun, Glorot, He, ...).
 losses
     Cross-entropy and squared error, with their gradients.
-regularization
-    Data transforms, the L1 and L2 penalties, early stopping.
+augment
+    Data augmentation: shifts and rotations, noise, cutout, mixup, CutMix.
+penalties
+    The L1 and L2 norm penalties.
 models
     Multi-layer perceptrons with a choice of activation.
 surfaces
@@ -27,7 +29,8 @@ data
 config
     ``Config``: everything that defines a run except the seed, checked when built.
 train
-    The plain training loop a student can read, and ``fit`` that records a history.
+    The plain training loop a student can read, ``fit`` that records a history, and
+    early stopping.
 engine
     Many networks trained at once with stacked weights, by the update functions of ``optim``.
 runs

@@ -71,9 +71,9 @@ def warn_unwritable(err: BaseException, what: str = "the results cache") -> None
 # them) and those that only draw, time, check, show or summarise them. A stray file in the
 # folder is in neither and is never read; tests/test_cache.py fails if a module of the
 # package is in neither list.
-RESULT_MODULES = ("__init__", "cache", "config", "data", "diagnostics", "engine", "init")
-RESULT_MODULES += ("layers", "losses", "models", "optim", "regularization", "runs", "settings")
-RESULT_MODULES += ("surfaces", "train")
+RESULT_MODULES = ("__init__", "augment", "cache", "config", "data", "diagnostics", "engine")
+RESULT_MODULES += ("init", "layers", "losses", "models", "optim", "penalties", "runs")
+RESULT_MODULES += ("settings", "surfaces", "train")
 NOT_RESULTS = ("bench", "claims", "plots", "source", "tables")
 _PACKAGE = Path(__file__).parent
 _SCHEMA = "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT, blob BLOB, "

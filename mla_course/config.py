@@ -12,7 +12,7 @@ Every field is checked when the configuration is made, so a sweep refuses a
 bad one before it trains anything: each error names the field, the value and
 what is allowed. Names are checked against the registries of the lesson
 modules (:data:`mla_course.models.ACTIVATIONS`, :data:`mla_course.init.INITS`,
-:data:`mla_course.optim.OPTIMIZERS`, :data:`mla_course.regularization.TRANSFORMS`,
+:data:`mla_course.optim.OPTIMIZERS`, :data:`mla_course.augment.TRANSFORMS`,
 :data:`LOSSES`), so what a configuration may say is what the package can run.
 """
 
@@ -30,10 +30,10 @@ import torch.nn.functional as F
 
 from . import data as data_lib
 from . import losses as losses_lib
+from .augment import TRANSFORMS
 from .init import INITS
 from .models import ACTIVATIONS
 from .optim import OPTIMIZERS, hyper_parameters
-from .regularization import TRANSFORMS
 
 __all__ = ["EVALUATE_ON", "LOSSES", "OVERFITTING", "SPLIT_SIZES", "Config"]
 
@@ -92,7 +92,7 @@ class Config:
     optimizer_kwargs: tuple[tuple[str, object], ...] = ()  # e.g. {"momentum": 0.9}
     weight_decay: float = 0.0  # L2 penalty, applied by the optimizer
     l1: float = 0.0  # L1 penalty coefficient, added to the loss
-    augment: str | None = None  # a name of mla_course.regularization.TRANSFORMS
+    augment: str | None = None  # a name of mla_course.augment.TRANSFORMS
     augment_kwargs: tuple[tuple[str, object], ...] = ()  # e.g. {"std": 0.5}
     holdout: int = 0  # last training examples kept out of training, as a validation split
     evaluate_on: str = "test"  # the split of the test_* metrics: "test" or "validation"
@@ -294,7 +294,7 @@ def _augment_kwargs(c: Config) -> tuple:
 
 
 def make_transform(name: str, kwargs: dict, classes: int, generator=None):
-    """The batch transform ``name`` of :data:`~mla_course.regularization.TRANSFORMS`."""
+    """The batch transform ``name`` of :data:`~mla_course.augment.TRANSFORMS`."""
     cls = TRANSFORMS[name]
     if "num_classes" in inspect.signature(cls).parameters:
         kwargs = {**kwargs, "num_classes": classes}

@@ -21,7 +21,7 @@ It computes the same thing as the plain loop (:func:`mla_course.train.fit`):
   (``adam_update``...), called on the stacked tensors: a hyper-parameter shared
   by a group of networks is passed as a number, one that differs as a tensor of
   shape ``(m, 1, 1)``, one value per network. The engine keeps only the state
-  and the stacking; the L1 penalty is :func:`mla_course.regularization.l1_norm`
+  and the stacking; the L1 penalty is :func:`mla_course.penalties.l1_norm`
   on the stacked weights;
 * after each epoch, every network is evaluated on the whole train and test
   splits, in chunks of 2048 rows like :func:`mla_course.train.evaluate`.
@@ -81,7 +81,7 @@ from tqdm.auto import tqdm
 from . import optim as optim_lib
 from . import settings
 from .models import MLP, make_activation
-from .regularization import l1_norm
+from .penalties import l1_norm
 from .settings import get_device
 from .train import History
 

@@ -54,7 +54,7 @@ from .init import init_
 from .losses import smooth_labels
 from .models import MLP
 from .optim import make_optimizer
-from .regularization import l1_penalty
+from .penalties import l1_penalty
 from .tables import Result, Table
 from .train import History, fit
 

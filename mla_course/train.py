@@ -10,6 +10,8 @@ for number.
 
 from __future__ import annotations
 
+import copy
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
@@ -24,6 +26,7 @@ from .data import iterate_batches
 from .settings import generator as seeded_generator
 
 __all__ = [
+    "EarlyStopping",
     "History",
     "TrainingDiverged",
     "confusion_matrix",
@@ -254,3 +257,67 @@ def fit(
         if on_epoch_end is not None and on_epoch_end(history, model):
             break
     return history
+
+
+class EarlyStopping:
+    """Stop when ``monitor`` has not improved for ``patience`` epochs and restore the best weights.
+
+    Use as ``fit(..., on_epoch_end=EarlyStopping(patience=3))``. After each epoch
+    it reads the last value of ``history.<monitor>`` and keeps a copy of the
+    weights if it is the best so far (lower for a loss, higher for an accuracy,
+    by at least ``min_delta``). When it stops training it loads the best
+    weights back into the model; if training ends first, call
+    :meth:`restore`. It resets itself at the first epoch of a new run.
+
+    ``fit`` calls its second split ``test``: to keep the test set untouched,
+    pass a validation split there while tuning (Prechelt, 1998).
+    """
+
+    def __init__(self, patience: int = 5, monitor: str = "test_loss", min_delta: float = 0.0):
+        if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
+            raise ValueError(f"patience={patience!r}: expected a positive integer (epochs)")
+        allowed = ("test_loss", "test_acc", "train_loss", "train_acc")
+        if monitor not in allowed:
+            raise ValueError(f"monitor={monitor!r}: expected one of {list(allowed)}")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, int | float) or min_delta < 0:
+            raise ValueError(f"min_delta={min_delta!r}: expected a number >= 0")
+        self.patience, self.monitor, self.min_delta = patience, monitor, min_delta
+        self.sign = 1.0 if monitor.endswith("loss") else -1.0  # minimise sign * value
+        self.reset()
+
+    def reset(self) -> None:
+        self.best_value: float = math.inf
+        self.best_epoch: int | None = None  # 1-based
+        self.best_state: dict | None = None
+        self.stopped_epoch: int | None = None
+        self._wait = 0
+
+    def __call__(self, history, model: nn.Module) -> bool:
+        epoch = len(getattr(history, self.monitor))
+        if epoch == 1:
+            self.reset()
+        value = self.sign * getattr(history, self.monitor)[-1]
+        if value < self.best_value - self.min_delta:
+            self.best_value, self.best_epoch, self._wait = value, epoch, 0
+            self.best_state = copy.deepcopy(model.state_dict())
+            return False
+        self._wait += 1
+        if self._wait >= self.patience:
+            self.stopped_epoch = epoch
+            self.restore(model)
+            return True
+        return False
+
+    def restore(self, model: nn.Module) -> nn.Module:
+        """Load the best weights seen into ``model`` and return it."""
+        if self.best_state is None:
+            raise RuntimeError("EarlyStopping.restore: no epoch has been seen yet")
+        model.load_state_dict(self.best_state)
+        return model
+
+    def __repr__(self) -> str:
+        best = None if self.best_epoch is None else self.sign * self.best_value
+        return (
+            f"EarlyStopping(patience={self.patience}, monitor={self.monitor!r}, "
+            f"best_epoch={self.best_epoch}, best={best}, stopped_epoch={self.stopped_epoch})"
+        )

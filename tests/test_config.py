@@ -8,11 +8,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mla_course.augment import TRANSFORMS
 from mla_course.config import LOSSES, OVERFITTING, SPLIT_SIZES, Config
 from mla_course.init import INITS
 from mla_course.models import ACTIVATIONS
 from mla_course.optim import OPTIMIZERS
-from mla_course.regularization import TRANSFORMS
 
 
 def test_replace_sizes_and_normalised_spellings():

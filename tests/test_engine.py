@@ -22,7 +22,7 @@ from mla_course.engine import (
 )
 from mla_course.models import MLP
 from mla_course.optim import make_optimizer
-from mla_course.regularization import l1_penalty
+from mla_course.penalties import l1_penalty
 from mla_course.runs import sweep
 from mla_course.settings import seed_everything
 from mla_course.train import fit
@@ -304,7 +304,7 @@ def test_unsupported_configs_and_bad_arguments_are_reported(small):
         member = Member(MLP(SIZES), "adam", 1e-3, {"momentum": 0.9})
         train_many([member], *small, epochs=1, device="cpu")
     for bad in (float("nan"), float("inf"), -1.0):
-        with pytest.raises(ValueError, match=r"lr=.*finite number >= 0"):
+        with pytest.raises(ValueError, match=r"lr=.*finite number > 0"):
             train_many([Member(MLP(SIZES), "sgd", bad)], *small, epochs=1, device="cpu")
         with pytest.raises(ValueError, match=r"l1=.*finite number >= 0"):
             train_many([Member(MLP(SIZES), l1=bad)], *small, epochs=1, device="cpu")

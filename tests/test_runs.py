@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from mla_course import cache, engine, losses, runs, settings
+from mla_course.augment import GaussianNoise, Mixup
 from mla_course.config import Config
-from mla_course.regularization import GaussianNoise, Mixup
 from mla_course.runs import build, load_data, sweep, train_network
 from mla_course.tables import Table
 from mla_course.train import evaluate, fit
@@ -291,7 +291,7 @@ def test_validation_split_is_held_out_and_named():
 
 # ------------------------------------------------------------------------ import layers
 PACKAGE = Path(runs.__file__).parent
-LESSONS = {"optim", "layers", "init", "losses", "regularization", "models"}
+LESSONS = {"optim", "layers", "init", "losses", "augment", "penalties", "models"}
 ALLOWED = {
     **{m: LESSONS for m in LESSONS},
     "settings": set(),
@@ -299,7 +299,7 @@ ALLOWED = {
     "train": {"data", "settings"},
     "tables": {"train"},
     "config": {"data"} | LESSONS,
-    "engine": {"optim", "models", "train", "settings", "regularization"},
+    "engine": {"optim", "models", "train", "settings", "penalties"},
     "cache": {"settings"},
     "runs": {"config", "engine", "train", "cache", "tables", "settings", "data"} | LESSONS,
 }

@@ -1,4 +1,4 @@
-"""Regularisation: batch transforms, norm penalties and early stopping, for :func:`~mla_course.train.fit`.
+"""Data augmentation: batch transforms for ``fit(..., transform=...)`` (:func:`~mla_course.train.fit`).
 
 Batch transforms take a mini-batch and return a changed one,
 ``transform(x, y) -> (x, y_or_soft_labels)``, and go to ``fit(..., transform=...)``.
@@ -17,31 +17,23 @@ transform                 what it does to ``x``               labels
 :class:`CutMix`           pastes a box of another image       mixed by area
 ========================  ==================================  =======================
 
-:func:`l1_penalty` and :func:`l2_penalty` build the term :math:`\\alpha\\,\\Omega(\\theta)`
-added to the loss (``fit(..., penalty=...)``). :class:`EarlyStopping` goes to
-``fit(..., on_epoch_end=...)``.
-
 References
 ----------
-I. Goodfellow, Y. Bengio and A. Courville, *Deep Learning*, MIT Press 2016, chapter 7.
 H. Zhang, M. Cisse, Y. Dauphin and D. Lopez-Paz, "mixup: Beyond Empirical Risk
 Minimization", ICLR 2018.
 T. DeVries and G. Taylor, "Improved Regularization of Convolutional Neural
 Networks with Cutout", arXiv:1708.04552, 2017.
 S. Yun, D. Han, S. J. Oh, S. Chun, J. Choe and Y. Yoo, "CutMix: Regularization
 Strategy to Train Strong Classifiers with Localizable Features", ICCV 2019.
-L. Prechelt, "Early Stopping - But When?", in *Neural Networks: Tricks of the Trade*, 1998.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from .losses import smooth_labels
 
@@ -49,13 +41,9 @@ __all__ = [
     "TRANSFORMS",
     "CutMix",
     "Cutout",
-    "EarlyStopping",
     "GaussianNoise",
     "Mixup",
     "ShiftRotate",
-    "l1_norm",
-    "l1_penalty",
-    "l2_penalty",
     "shift_rotate",
 ]
 
@@ -278,133 +266,6 @@ class CutMix(_Mix):
         pasted = (bottom - top) * (right - left) / (h * w)  # share of the other image
         soft = smooth_labels(y, self.num_classes)  # (batch, classes)
         return images.reshape(x.shape), (1 - pasted) * soft + pasted * soft[perm]
-
-
-# --------------------------------------------------------------------------- penalties
-class _NormPenalty:
-    """``alpha * Omega(weights)``, a callable of the model for ``fit(..., penalty=...)``."""
-
-    def __init__(self, name: str, alpha: float):
-        _check("alpha", alpha, 0.0)
-        self.name, self.alpha = name, alpha
-
-    def __call__(self, model: nn.Module) -> torch.Tensor:
-        weights = _weights(model)
-        if self.name == "l1":
-            return self.alpha * l1_norm(weights)
-        return self.alpha / 2 * sum(w.pow(2).sum() for w in weights)
-
-    def __repr__(self) -> str:
-        return f"{self.name}_penalty(alpha={self.alpha!r})"
-
-
-def _weights(model: nn.Module) -> list[torch.Tensor]:
-    """The weight matrices and kernels: biases and batch-norm gamma/beta (1-D) are left out."""
-    weights = [p for name, p in model.named_parameters() if name.endswith("weight") and p.dim() > 1]
-    if not weights:
-        raise ValueError(f"model {type(model).__name__} has no weight matrix to penalise")
-    return weights
-
-
-def l2_penalty(model: nn.Module | None = None, alpha: float = 1e-4) -> _NormPenalty:
-    """The L2 penalty (weight decay, ridge): ``alpha / 2 * sum(w ** 2)`` over the weights.
-
-    The factor 1/2 (Goodfellow et al., eq. 7.1) makes the gradient ``alpha * w``,
-    so SGD with this penalty takes the same steps as
-    ``torch.optim.SGD(..., weight_decay=alpha)`` restricted to the weights.
-    Biases are not penalised: they do not make the model more flexible. The
-    returned callable reads the weights of the model it is given at each step;
-    ``model``, if passed here, is only checked at once to have weights.
-    """
-    if model is not None:
-        _weights(model)
-    return _NormPenalty("l2", alpha)
-
-
-def l1_norm(weights, *, stacked: bool = False) -> torch.Tensor:
-    """``Omega(theta) = sum(|w|)`` over the weight tensors ``weights``: the L1 penalty's norm.
-
-    ``stacked=True`` reads each tensor as ``M`` networks stacked along its first
-    axis (the weights of :class:`mla_course.engine.StackedMLP`, ``(M, n_in,
-    n_out)``) and returns the ``M`` norms, one per network, shape ``(M,)``.
-    """
-    if stacked:
-        return sum(w.abs().flatten(1).sum(1) for w in weights)
-    return sum(w.abs().sum() for w in weights)
-
-
-def l1_penalty(model: nn.Module | None = None, alpha: float = 1e-4) -> _NormPenalty:
-    """The L1 penalty (LASSO): ``alpha * sum(|w|)`` over the weights, which favours exact zeros.
-
-    As for :func:`l2_penalty`, biases are left out and ``model`` is only checked.
-    """
-    if model is not None:
-        _weights(model)
-    return _NormPenalty("l1", alpha)
-
-
-# ----------------------------------------------------------------------- early stopping
-class EarlyStopping:
-    """Stop when ``monitor`` has not improved for ``patience`` epochs and restore the best weights.
-
-    Use as ``fit(..., on_epoch_end=EarlyStopping(patience=3))``. After each epoch
-    it reads the last value of ``history.<monitor>`` and keeps a copy of the
-    weights if it is the best so far (lower for a loss, higher for an accuracy,
-    by at least ``min_delta``). When it stops training it loads the best
-    weights back into the model; if training ends first, call
-    :meth:`restore`. It resets itself at the first epoch of a new run.
-
-    ``fit`` calls its second split ``test``: to keep the test set untouched,
-    pass a validation split there while tuning (Prechelt, 1998).
-    """
-
-    def __init__(self, patience: int = 5, monitor: str = "test_loss", min_delta: float = 0.0):
-        if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
-            raise ValueError(f"patience={patience!r}: expected a positive integer (epochs)")
-        allowed = ("test_loss", "test_acc", "train_loss", "train_acc")
-        if monitor not in allowed:
-            raise ValueError(f"monitor={monitor!r}: expected one of {list(allowed)}")
-        _check("min_delta", min_delta, 0.0)
-        self.patience, self.monitor, self.min_delta = patience, monitor, min_delta
-        self.sign = 1.0 if monitor.endswith("loss") else -1.0  # minimise sign * value
-        self.reset()
-
-    def reset(self) -> None:
-        self.best_value: float = math.inf
-        self.best_epoch: int | None = None  # 1-based
-        self.best_state: dict | None = None
-        self.stopped_epoch: int | None = None
-        self._wait = 0
-
-    def __call__(self, history, model: nn.Module) -> bool:
-        epoch = len(getattr(history, self.monitor))
-        if epoch == 1:
-            self.reset()
-        value = self.sign * getattr(history, self.monitor)[-1]
-        if value < self.best_value - self.min_delta:
-            self.best_value, self.best_epoch, self._wait = value, epoch, 0
-            self.best_state = copy.deepcopy(model.state_dict())
-            return False
-        self._wait += 1
-        if self._wait >= self.patience:
-            self.stopped_epoch = epoch
-            self.restore(model)
-            return True
-        return False
-
-    def restore(self, model: nn.Module) -> nn.Module:
-        """Load the best weights seen into ``model`` and return it."""
-        if self.best_state is None:
-            raise RuntimeError("EarlyStopping.restore: no epoch has been seen yet")
-        model.load_state_dict(self.best_state)
-        return model
-
-    def __repr__(self) -> str:
-        best = None if self.best_epoch is None else self.sign * self.best_value
-        return (
-            f"EarlyStopping(patience={self.patience}, monitor={self.monitor!r}, "
-            f"best_epoch={self.best_epoch}, best={best}, stopped_epoch={self.stopped_epoch})"
-        )
 
 
 # name -> batch transform class: the names accepted by ``Config.augment`` (mla_course.config).

@@ -5,20 +5,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mla_course.augment import CutMix, Cutout, GaussianNoise, Mixup, ShiftRotate, shift_rotate
 from mla_course.models import MLP
-from mla_course.regularization import (
-    CutMix,
-    Cutout,
-    EarlyStopping,
-    GaussianNoise,
-    Mixup,
-    ShiftRotate,
-    l1_norm,
-    l1_penalty,
-    l2_penalty,
-    shift_rotate,
-)
-from mla_course.train import fit
+from mla_course.penalties import l1_norm, l1_penalty, l2_penalty
+from mla_course.train import EarlyStopping, fit
 
 ALL = [ShiftRotate, GaussianNoise, Cutout, Mixup, CutMix]
 
