@@ -2,22 +2,29 @@
 
 :func:`use_style` sets the style once per script: a colour-blind-safe cycle
 (Okabe and Ito) and readable font sizes; the book build adds a copy of each
-figure at twice the resolution for high-density screens. The helpers return the ``Axes`` they drew on, so a page can add to
-them.
+figure at twice the resolution for high-density screens. The helpers return the ``Axes`` they
+drew on, so a page can add to them; :func:`draw_surface` and :func:`draw_nesterov_step` draw the
+test functions of :mod:`mla_course.surfaces`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import torch
+from torch import Tensor
+
+from .surfaces import Surface, nesterov_step
 
 __all__ = [
     "METRIC_LABELS",
     "OKABE_ITO",
     "block_average",
+    "draw_nesterov_step",
+    "draw_surface",
     "plot_confusion",
     "plot_curves",
     "plot_table_curves",
@@ -234,4 +241,62 @@ def plot_confusion(
     ax.figure.colorbar(im, ax=ax, shrink=0.8, label="examples")
     if title:
         ax.set_title(title)
+    return ax
+
+
+# ---------------------------------------------------------------------------
+# Loss surfaces (mla_course.surfaces).
+# ---------------------------------------------------------------------------
+
+
+def draw_surface(
+    surface: Surface, paths: dict[str, Tensor] | None = None, *, ax=None, levels: int = 30
+):
+    """Contours of ``surface`` (log-spaced) with each path of ``paths`` drawn on top. Returns ``ax``."""
+    from matplotlib.colors import LogNorm
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4))
+    X, Y, Z = surface.grid()
+    shifted = Z - Z.min() + 1e-3 * (Z.max() - Z.min())  # > 0, so log-spaced levels work
+    lv = torch.logspace(
+        math.log10(shifted.min().item()), math.log10(shifted.max().item()), levels
+    ).tolist()
+    ax.contour(X, Y, shifted, levels=lv, norm=LogNorm(), cmap="Greys", linewidths=0.6, alpha=0.7)
+    ax.plot(*surface.minimum, marker="*", color="k", markersize=10, linestyle="none")
+    for label, path in (paths or {}).items():
+        ax.plot(path[:, 0], path[:, 1], marker=".", markersize=3, linewidth=1.2, label=label)
+    x0, x1, y0, y1 = surface.extent
+    ax.set(xlim=(x0, x1), ylim=(y0, y1), xlabel=r"$\theta_1$", ylabel=r"$\theta_2$")
+    ax.grid(False)
+    if paths:
+        ax.legend(loc="best")
+    return ax
+
+
+def draw_nesterov_step(
+    surface: Surface, theta: Tensor, v: Tensor, lr: float, momentum: float, *, ax=None
+):
+    """Draw :func:`nesterov_step`: the coast ``alpha v`` then the two gradient steps. Returns ``ax``."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 4.5))
+    ahead, new_momentum, new_nesterov = nesterov_step(surface, theta, v, lr, momentum)
+    draw_surface(surface, ax=ax, levels=120)
+    arrows = [
+        (theta, ahead, "0.4", r"coast: $\alpha v$"),
+        (ahead, new_momentum, "#E69F00", r"momentum: $-\rho\nabla\mathcal{L}(\theta)$"),
+        (ahead, new_nesterov, "#009E73", r"Nesterov: $-\rho\nabla\mathcal{L}(\theta+\alpha v)$"),
+    ]
+    for a, b, colour, label in arrows:
+        ax.annotate(
+            "", b.tolist(), a.tolist(), arrowprops={"arrowstyle": "->", "color": colour, "lw": 2}
+        )
+        ax.plot([], [], color=colour, lw=2, label=label)
+    ax.plot(*theta.tolist(), "ko")
+    ax.annotate(r"$\theta$", theta.tolist(), xytext=(-12, 6), textcoords="offset points")
+    points = torch.stack([theta, ahead, new_momentum, new_nesterov])
+    low, high = points.min(0).values, points.max(0).values
+    pad = 0.5 * (high - low).max()
+    ax.set(xlim=(low[0] - pad, high[0] + pad), ylim=(low[1] - pad, high[1] + pad))
+    ax.legend(loc="lower right")
     return ax

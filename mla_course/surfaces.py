@@ -24,8 +24,6 @@ from torch import Tensor
 __all__ = [
     "SURFACES",
     "Surface",
-    "draw",
-    "draw_nesterov_step",
     "empirical_rate",
     "gd_optimal",
     "gd_rate",
@@ -258,35 +256,6 @@ def empirical_rate(errors: Sequence[float] | Tensor, start: int | None = None) -
     return math.exp(slope.item())
 
 
-# ---------------------------------------------------------------------------
-# Drawing (matplotlib is imported only when a figure is asked for).
-# ---------------------------------------------------------------------------
-
-
-def draw(surface: Surface, paths: dict[str, Tensor] | None = None, *, ax=None, levels: int = 30):
-    """Contours of ``surface`` (log-spaced) with each path of ``paths`` drawn on top. Returns ``ax``."""
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5, 4))
-    X, Y, Z = surface.grid()
-    shifted = Z - Z.min() + 1e-3 * (Z.max() - Z.min())  # > 0, so log-spaced levels work
-    lv = torch.logspace(
-        math.log10(shifted.min().item()), math.log10(shifted.max().item()), levels
-    ).tolist()
-    ax.contour(X, Y, shifted, levels=lv, norm=LogNorm(), cmap="Greys", linewidths=0.6, alpha=0.7)
-    ax.plot(*surface.minimum, marker="*", color="k", markersize=10, linestyle="none")
-    for label, path in (paths or {}).items():
-        ax.plot(path[:, 0], path[:, 1], marker=".", markersize=3, linewidth=1.2, label=label)
-    x0, x1, y0, y1 = surface.extent
-    ax.set(xlim=(x0, x1), ylim=(y0, y1), xlabel=r"$\theta_1$", ylabel=r"$\theta_2$")
-    ax.grid(False)
-    if paths:
-        ax.legend(loc="best")
-    return ax
-
-
 def gradient(fn: Callable[[Tensor], Tensor], point: Tensor) -> Tensor:
     """The gradient of ``fn`` at ``point`` (shape ``(2,)``), by autograd."""
     point = point.detach().clone().requires_grad_()
@@ -305,33 +274,3 @@ def nesterov_step(
     """
     ahead = theta + momentum * v
     return ahead, ahead - lr * gradient(fn, theta), ahead - lr * gradient(fn, ahead)
-
-
-def draw_nesterov_step(
-    surface: Surface, theta: Tensor, v: Tensor, lr: float, momentum: float, *, ax=None
-):
-    """Draw :func:`nesterov_step`: the coast ``alpha v`` then the two gradient steps. Returns ``ax``."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 4.5))
-    ahead, new_momentum, new_nesterov = nesterov_step(surface, theta, v, lr, momentum)
-    draw(surface, ax=ax, levels=120)
-    arrows = [
-        (theta, ahead, "0.4", r"coast: $\alpha v$"),
-        (ahead, new_momentum, "#E69F00", r"momentum: $-\rho\nabla\mathcal{L}(\theta)$"),
-        (ahead, new_nesterov, "#009E73", r"Nesterov: $-\rho\nabla\mathcal{L}(\theta+\alpha v)$"),
-    ]
-    for a, b, colour, label in arrows:
-        ax.annotate(
-            "", b.tolist(), a.tolist(), arrowprops={"arrowstyle": "->", "color": colour, "lw": 2}
-        )
-        ax.plot([], [], color=colour, lw=2, label=label)
-    ax.plot(*theta.tolist(), "ko")
-    ax.annotate(r"$\theta$", theta.tolist(), xytext=(-12, 6), textcoords="offset points")
-    points = torch.stack([theta, ahead, new_momentum, new_nesterov])
-    low, high = points.min(0).values, points.max(0).values
-    pad = 0.5 * (high - low).max()
-    ax.set(xlim=(low[0] - pad, high[0] + pad), ylim=(low[1] - pad, high[1] + pad))
-    ax.legend(loc="lower right")
-    return ax

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.autograd.functional import hessian
 
-from mla_course import optim
+from mla_course import optim, plots
 from mla_course import surfaces as S
 
 
@@ -140,7 +140,7 @@ def test_draw_returns_the_axes():
     import matplotlib.pyplot as plt
 
     path = S.trajectory(S.ravine, lambda p: optim.Adam(p, lr=0.1), S.ravine.start, 20)
-    ax = S.draw(S.ravine, {"Adam": path})
+    ax = plots.draw_surface(S.ravine, {"Adam": path})
     assert len(ax.lines) == 2  # the minimum and the path
     plt.close(ax.figure)
 
