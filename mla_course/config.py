@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import itertools
 import math
 import numbers
 from collections.abc import Callable, Mapping
@@ -115,6 +116,19 @@ class Config:
     def sizes(self) -> list[int]:
         """Layer widths from input to output, e.g. ``[784, 120, 80, 10]``."""
         return [784, *self.hidden, len(data_lib.classes(self.dataset))]
+
+    @property
+    def network_steps(self) -> int:
+        """Mini-batch steps of one run: ``epochs * ceil(train_size / batch_size)``."""
+        return self.epochs * math.ceil(self.train_size / self.batch_size)
+
+    @property
+    def training_flops(self) -> int:
+        """Floating-point operations of one run's matrix products in training: three times
+        the forward pass's (forward, and the two products of the backward pass), at
+        ``2 * n_in * n_out`` per example and layer. Evaluation is not counted."""
+        per_example = sum(a * b for a, b in itertools.pairwise(self.sizes))
+        return 3 * 2 * per_example * self.train_size * self.epochs
 
     @property
     def train_size(self) -> int:

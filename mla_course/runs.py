@@ -38,8 +38,11 @@ mini-batches and the draws of a data transform.
 
 from __future__ import annotations
 
+import json
+import sys
 import warnings
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import safetensors.torch
 import torch
@@ -298,6 +301,8 @@ def _run(pairs, engine_choice: str, device, *, models: bool = False):
         else:
             done[pair] = (cached[pair], model)
 
+    _account(list(cached), trained=set(todo))
+
     def finish(pair, history, model):
         before = cached[pair]
         if before is not None and not _same_run(before, history):
@@ -338,6 +343,27 @@ def _run(pairs, engine_choice: str, device, *, models: bool = False):
             for pair, history, model in zip(chunk, histories, trained, strict=True):
                 finish(pair, history, model)
     return [done[pair] for pair in pairs]
+
+
+def _account(pairs, trained) -> None:
+    """Add these runs' network-steps and training FLOPs to the page's compute record
+    (``MLA_COMPUTE_DIR``, set by the docs build): all of them, and those trained now."""
+    folder = settings.compute_dir()
+    if folder is None or not pairs:
+        return
+    row = {"runs": 0, "steps": 0, "flops": 0, "trained_runs": 0, "trained_flops": 0}
+    for pair in pairs:
+        config = pair[0]
+        row["runs"] += 1
+        row["steps"] += config.network_steps
+        row["flops"] += config.training_flops
+        if pair in trained:
+            row["trained_runs"] += 1
+            row["trained_flops"] += config.training_flops
+    folder.mkdir(parents=True, exist_ok=True)
+    page = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] else "interactive"
+    with (folder / f"{page}.jsonl").open("a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
 
 
 def _same_run(a: History, b: History) -> bool:

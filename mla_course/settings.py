@@ -16,6 +16,7 @@ is allowed:
 ``MLA_PROGRESS``          flag: progress bars on a terminal (default) or never (off)
 ``MLA_CUDA_GRAPH``        ``auto`` (default), ``off`` or ``require``
 ``MLA_CLAIMS_DIR``        a folder where every checked claim is recorded (the docs set it)
+``MLA_COMPUTE_DIR``       a folder where each page's training compute is recorded (same)
 ========================  ==========================================================
 
 The data folders ``MLA_DATA_DIR`` and ``MLA_FASHION_DATA_DIR`` are read by
@@ -42,6 +43,7 @@ __all__ = [
     "CacheDirError",
     "cache_dir",
     "claims_dir",
+    "compute_dir",
     "cuda_graph_mode",
     "float32_matmul_precision",
     "generator",
@@ -106,6 +108,12 @@ def cuda_graph_mode() -> str:
             f"MLA_CUDA_GRAPH={raw!r}: expected auto (the default; also 1, on, true, yes), "
             f"off (also 0, false, no) or require"
         ) from None
+
+
+def compute_dir() -> Path | None:
+    """``MLA_COMPUTE_DIR``: where the runs' network-steps and FLOPs are recorded, or ``None``."""
+    raw = os.environ.get("MLA_COMPUTE_DIR", "").strip()
+    return Path(raw) if raw else None
 
 
 def claims_dir() -> Path | None:

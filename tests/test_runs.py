@@ -352,3 +352,20 @@ def test_threads_building_networks_keep_their_own_seeds():
         for _ in range(5):
             together = dict(enumerate(pool.map(weights, range(4))))
             assert all(torch.equal(together[s], alone[s]) for s in alone)
+
+
+def test_each_page_records_the_compute_of_its_runs(tmp_path, monkeypatch):
+    """Issue 21: network-steps and training FLOPs per page, from the configurations."""
+    import json
+
+    monkeypatch.setenv("MLA_COMPUTE_DIR", str(tmp_path))
+    monkeypatch.setattr("sys.argv", ["plot_99_x.py"])
+    config = SMALL.replace(lr=0.37)
+    sweep({"a": config}, seeds=[0, 1])
+    sweep({"a": config}, seeds=[0, 1])  # from the cache this time
+    first, second = map(json.loads, (tmp_path / "plot_99_x.jsonl").read_text().splitlines())
+    steps = config.epochs * -(-config.train_size // config.batch_size)
+    flops = 6 * config.train_size * config.epochs * (784 * 16 + 16 * 10)
+    trained = {"trained_runs": 2, "trained_flops": 2 * flops}
+    assert first == {"runs": 2, "steps": 2 * steps, "flops": 2 * flops, **trained}
+    assert second["trained_runs"] == 0 and second["flops"] == 2 * flops
