@@ -7,7 +7,7 @@ vanishes, a gradient that does not point to the minimum unless the level
 sets are circles, and a step size to choose by reading the loss curve, as
 cs231n teaches. The first two on small surfaces of
 :mod:`mla_course.surfaces`, the last on MNIST (the first 10,000 training
-images, 2 epochs, 3 seeds). The :doc:`previous page
+images, 2 epochs, 5 seeds). The :doc:`previous page
 <plot_06_gradient_descent>` measured the noise and cost of mini-batches.
 """
 
@@ -45,7 +45,7 @@ for eps in [1e-1, 1e-4, 1e-8]:
     ax1.plot(path[:, 0], path[:, 1], ".-", ms=3, label=f"ε = {eps:g}")
     slope = torch.hypot(path[:, 0], path[:, 1] ** 3 - path[:, 1])
     ax2.semilogy(slope, label=f"ε = {eps:g}")
-S.draw(S.saddle, ax=ax1)
+plots.draw_surface(S.saddle, ax=ax1)
 ax1.set_title("Gradient descent (ρ=0.1) near a saddle point")
 ax1.legend(loc="upper left")
 ax2.set(xlabel="step", ylabel=r"$\|\nabla f(\theta_k)\|$")
@@ -53,11 +53,9 @@ ax2.set_title("The gradient nearly vanishes near the saddle")
 ax2.legend()
 plt.show()
 steps = list(escape.values())
-per_decade = [(steps[1] - steps[0]) / 3, (steps[2] - steps[1]) / 4]
-check(
-    "the steps to escape grow by the same number per decade of 1/ε",
-    abs(per_decade[1] / per_decade[0] - 1) < 0.2,
-    measured=f"steps to f < -0.2: {steps}; per decade {per_decade}",
+print("steps to f < -0.2:", dict(zip(escape, steps, strict=True)))
+print(
+    "per decade of 1/ε:", (steps[1] - steps[0]) / 3, (steps[2] - steps[1]) / 4
 )
 
 # %%
@@ -82,34 +80,29 @@ for ax, kappa in zip(axes, [1, 4, 25], strict=True):
     unit = direction / direction.norm(dim=1, keepdim=True)  # directions
     cos = F.cosine_similarity(direction, -points).clamp(-1, 1)
     angle = torch.rad2deg(torch.acos(cos)).max()
-    S.draw(bowl, ax=ax)
+    plots.draw_surface(bowl, ax=ax)
     arrows = {"angles": "xy", "scale_units": "xy", "scale": 8}
     ax.quiver(*points.T, *unit.T, color=plots.OKABE_ITO[3], **arrows)
     ax.set(aspect="equal", title=f"κ = {kappa}: -∇f up to {angle:.0f}° off")
     worst[kappa] = angle.item()
 plt.show()
-check(
-    "the gradient points to the minimum only when the level sets are "
-    "circles (κ = 1); the largest angle grows with κ",
-    worst[1] < 0.01 < worst[4] < worst[25],
-    measured=", ".join(f"κ={k}: {v:.1f}°" for k, v in worst.items()),
-)
+print(", ".join(f"κ={k}: {v:.1f}°" for k, v in worst.items()))
 
 # %%
 # Reading the loss curve to set the step size
 # -------------------------------------------
 # *Observer la courbe d'erreur pour régler le pas d'apprentissage* (cs231n):
 # too low a step and the loss barely moves; a good one drops quickly then keeps
-# improving; too high, the loss stalls at a high value;
-# far too high, it explodes. The network of Question 1 on MNIST:
+# improving; too high, the loss stalls at a high value; far too high, cs231n
+# draws it exploding. The network of Question 1 on MNIST, over 5 seeds:
 base = Config(
-    n_train=pick(full=10_000, quick_value=2_000),
+    n_train=pick(full=10_000, quick_value=4_000),
     n_test=pick(full=None, quick_value=2_000),
     epochs=pick(full=2, quick_value=1),
 )
 labels = {"low": 0.01, "good": 1.0, "high": 20.0, "very high": 100.0}
 table = sweep(
-    {name: base.replace(lr=lr) for name, lr in labels.items()}, seeds=range(3)
+    {name: base.replace(lr=lr) for name, lr in labels.items()}, seeds=range(5)
 )
 fig, ax = plt.subplots(figsize=(7, 4))
 for (name, result), lr in zip(table.items(), labels.values(), strict=True):
@@ -124,29 +117,47 @@ ax.legend()
 plt.show()
 
 # %%
-# The order of the final training losses, over the 3 seeds:
-for worse, better in (
-    ("low", "good"),
-    ("high", "good"),
-    ("very high", "high"),
-):
+# The order of the final training losses, over the 5 seeds, and what the
+# very high step does:
+for worse, better in (("low", "good"), ("high", "good")):
     check_order(
-        f"the final training loss is higher with the {worse} step than with "
-        f"the {better} one",
+        f"the {worse} step ends above the {better} one",
         table[worse],
         table[better],
         metric="train_loss",
-        full_only=True,  # 1 epoch on 2,000 images: still on the plateau
     )
+check_order(
+    "the very high step ends above the high one",
+    table["very high"],
+    table["high"],
+    metric="train_loss",
+    full_only=True,  # one epoch: a seed may still be on its way down
+)
+wild = table["very high"]
+jump = min(max(h.step_loss) / h.step_loss[0] for h in wild.histories)
+check(
+    "with the very high step, every seed's loss jumps to over 10 times its "
+    "start, and no run diverges",
+    jump > 10 and wild.diverged == 0,
+    measured=f"smallest jump {jump:.0f} times; {wild.diverged} diverged",
+)
 table
 
+# %%
+# The very high step does not explode here: its loss leaps to many times
+# its start within the first steps, then stays on a finite plateau far
+# above the others. The sigmoids keep every hidden unit in (0, 1), so the
+# scores stay finite, and a saturated unit passes back almost no gradient:
+# the network stalls instead of blowing up.
+#
 # %%
 # What to remember
 # ----------------
 # * Near a saddle point the gradient vanishes and plain descent crawls; in an
 #   elongated bowl it zig-zags. Momentum and adaptive steps (next pages) answer
 #   both.
-# * Set the step size by reading the loss curve.
+# * Set the step size by reading the loss curve: too high a step may not
+#   explode, it may stall far above the others.
 #
 # Further reading
 # ---------------
@@ -169,12 +180,8 @@ table
 # region faster, as long as it stays stable along the steep direction.
 faster = S.trajectory(S.saddle, partial(optim.SGD, lr=0.2), (1.5, 1e-8), 250)
 steps_02 = int((S.saddle(faster) < -0.2).nonzero()[0])
-ratio = escape[1e-8] / steps_02
-check(
-    "doubling ρ divides the escape time by about ln 1.2 / ln 1.1 (20 %)",
-    abs(ratio / (math.log(1.2) / math.log(1.1)) - 1) < 0.2,
-    measured=f"{escape[1e-8]} steps at ρ=0.1, {steps_02} at ρ=0.2: "
-    f"ratio {ratio:.2f}",
-)
+print(f"{escape[1e-8]} steps at ρ=0.1, {steps_02} at ρ=0.2")
+theory = math.log(1.2) / math.log(1.1)
+print(f"ratio {escape[1e-8] / steps_02:.2f}, ln 1.2 / ln 1.1 = {theory:.2f}")
 
 # sphinx_gallery_thumbnail_number = 3

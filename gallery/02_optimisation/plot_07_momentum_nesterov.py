@@ -65,7 +65,7 @@ paths = {
 paths = {k: S.trajectory(bowl, f, bowl.start, steps) for k, f in paths.items()}
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), sharey=True)
 for ax, (label, path) in zip(axes, paths.items(), strict=True):
-    S.draw(bowl, {label: path}, ax=ax)
+    plots.draw_surface(bowl, {label: path}, ax=ax)
     ax.set_aspect("equal")
     ax.set_title(f"{label}\n{steps} steps: {path[-1].norm():.1e} away")
     ax.get_legend().remove()
@@ -109,7 +109,8 @@ def optimal(kappa):
 
 # %%
 # The runs, with the number of steps to shrink the distance by
-# :math:`10^6` at the measured rate:
+# :math:`10^6` at the measured rate (that the measured rates are the
+# theoretical ones is an identity, which the book's tests check):
 kappas = pick(full=[10, 100, 1000], quick_value=[10])
 to_1e6, worst = {}, 0.0
 print(f"{'kappa':>6} {'method':>9} {'theory':>8} {'measured':>9} {'steps':>6}")
@@ -123,18 +124,10 @@ for kappa in kappas:
         to_1e6[kappa, method] = math.ceil(math.log(1e-6) / math.log(measured))
         row = f"{theory:>8.4f} {measured:>9.4f} {to_1e6[kappa, method]:>6}"
         print(f"{kappa:>6} {method:>9} {row}")
-check(
-    "every measured rate is its theoretical rate, within 2 %",
-    worst < 0.02,
-    measured=f"largest relative gap {100 * worst:.2f} %",
-)
+print(f"largest gap between a measured rate and its theory: {worst:.2%}")
 if 100 in kappas:
     ratio = to_1e6[100, "GD"] / to_1e6[100, "momentum"]
-    check(
-        "at κ = 100, momentum needs 5 to 20 times fewer steps than GD",
-        5 < ratio < 20,
-        measured=f"steps to 1e-6: GD / momentum = {ratio:.1f}",
-    )
+    print(f"at κ = 100, GD needs {ratio:.1f} times the steps of momentum")
 
 # %%
 # The number of steps grows like :math:`\kappa` for gradient descent and like
@@ -200,12 +193,8 @@ ax2.plot(lr_mom, beta, "*", color="white", markeredgecolor="k", ms=14)
 ax2.set(xlabel="step size ρ", ylabel="momentum α", title="Rate (κ=100)")
 fig.colorbar(im, ax=ax2, label="rate r (lower is faster)")
 plt.show()
-check(
-    "Polyak's setting has the lowest rate of the map (within its grid step)",
-    S.momentum_rate(lr_mom, beta, [mu, L]) <= rate.min().item() + 1e-3,
-    measured=f"rate at the star {S.momentum_rate(lr_mom, beta, [mu, L]):.4f}, "
-    f"lowest on the map {rate.min():.4f}",
-)
+star = S.momentum_rate(lr_mom, beta, [mu, L])
+print(f"rate at the star {star:.4f}, lowest on the map {rate.min():.4f}")
 
 # %%
 # What to remember
@@ -246,11 +235,7 @@ check(
 # optimum: the ball oscillates and converges slowly, whatever the curvature.
 slow = partial(optim.Momentum, lr=lr_mom, momentum=0.95)
 rate = S.empirical_rate(S.trajectory(bowl, slow, bowl.start, 600).norm(dim=1))
-check(
-    "with α = 0.95 the measured rate is sqrt(α), within 1 %",
-    abs(rate / math.sqrt(0.95) - 1) < 0.01,
-    measured=f"rate {rate:.4f}, sqrt(0.95) = {math.sqrt(0.95):.4f}, "
-    f"optimum {S.momentum_rate_optimal(mu, L):.4f}",
-)
+print(f"rate {rate:.4f}, sqrt(0.95) = {math.sqrt(0.95):.4f}")
+print(f"at Polyak's optimum: {S.momentum_rate_optimal(mu, L):.4f}")
 
 # sphinx_gallery_thumbnail_number = 1

@@ -27,7 +27,7 @@ import torch
 
 from mla_course import optim, plots
 from mla_course import surfaces as S
-from mla_course.claims import check
+from mla_course.claims import check, check_order
 from mla_course.settings import pick
 from mla_course.source import show_source
 
@@ -47,8 +47,8 @@ show_source(optim.rmsprop_update)
 # divide each coordinate by its own gradient scale, so they move by about
 # :math:`\epsilon` in every direction; AdaGrad only at first, since its
 # :math:`r` only grows. All get the same :math:`\epsilon` on each surface,
-# except gradient descent on Rosenbrock, which diverges with it and gets the
-# largest step of :math:`\{10^{-3}, 2\cdot10^{-3}, \dots\}` that does not.
+# except gradient descent on Rosenbrock, which diverges with it (checked
+# below) and gets a tenth of it.
 makers = {  # momentum has its own page
     "SGD": optim.SGD,
     "AdaGrad": optim.AdaGrad,
@@ -71,7 +71,7 @@ for ax, (name, (lr, lr_sgd, n)) in zip(axes, settings.items(), strict=True):
         end[name, label] = surface(path[-1]).item()
         first[name, label] = abs(path[1, 1] - path[0, 1]).item()
         print(f"{name:>10} {label:>8}: loss {end[name, label]:.3g}")
-    S.draw(surface, paths, ax=ax)
+    plots.draw_surface(surface, paths, ax=ax)
     ax.set_title(f"{surface.name}, {n} steps")
 plt.show()
 
@@ -94,15 +94,22 @@ check(
     across > 10,
     measured=f"smallest ratio {across:.0f}",
 )
-adagrad, others = (
-    end["rosenbrock", "AdaGrad"],
-    max(end["rosenbrock", k] for k in ("SGD", "RMSProp", "Adam")),
-)
+adagrad = end["rosenbrock", "AdaGrad"]
+others = max(end["rosenbrock", k] for k in ("SGD", "RMSProp", "Adam"))
 check(
     "on Rosenbrock, AdaGrad ends 10 times higher than the other three",
     adagrad > 10 * others,
     full_only=True,  # 300 steps: the others are still on their way
     measured=f"AdaGrad {adagrad:.3g}, the others at most {others:.3g}",
+)
+rosenbrock = S.SURFACES["rosenbrock"]
+wild = S.trajectory(
+    rosenbrock, partial(optim.SGD, lr=0.02), rosenbrock.start, n
+)
+check(
+    "on Rosenbrock, gradient descent diverges with the others' ε = 0.02",
+    not torch.isfinite(wild).all(),
+    measured=f"final loss {rosenbrock(wild[-1]).item():.3g}",
 )
 
 # %%
@@ -119,7 +126,7 @@ check(
 # the optimum is near. RMSProp and Adam forget old gradients. We train the
 # network of Question 1 with the plain loop, written out because it records
 # the mean size of the update :math:`|\Delta w|` of the first layer at each
-# step.
+# step, over 5 seeds (initial weights and batch order).
 import torch.nn.functional as F
 
 from mla_course.config import Config
@@ -135,12 +142,11 @@ epochs = pick(full=3, quick_value=1)
 
 def update_sizes(cls, lr, seed=0):
     """Train with optimiser cls; the mean |Δw| of the first layer per step."""
-    seed_everything(seed)
+    order = seed_everything(seed)  # the batch order, epoch after epoch
     model = MLP(config.sizes, "sigmoid")
     opt, w = cls(model.parameters(), lr=lr), model.linears[0].weight
     sizes = []
-    for epoch in range(epochs):
-        order = torch.Generator().manual_seed(epoch)
+    for _ in range(epochs):
         for xb, yb in iterate_batches(X, y, 64, generator=order):
             opt.zero_grad()
             F.cross_entropy(model(xb), yb).backward()
@@ -159,15 +165,15 @@ choices = {
     "RMSProp ε=1e-3": (optim.RMSProp, 1e-3),
     "Adam ε=1e-3": (optim.Adam, 1e-3),
 }
-sizes, shrink = {}, {}
+sizes, shrink = {}, {}  # mean sizes over the seeds; ratio per seed
 for label, (cls, lr) in choices.items():
-    sizes[label] = update_sizes(cls, lr)
-    n = len(sizes[label])
-    early, last = sizes[label][n // 5 - 5 : n // 5 + 5], sizes[label][-10:]
-    shrink[label] = (early.mean() / last.mean()).item()
-    print(
-        f"{label}: |Δw| at step {n // 5} / at step {n} = {shrink[label]:.2f}"
-    )
+    runs = torch.stack([update_sizes(cls, lr, seed) for seed in range(5)])
+    n = runs.shape[1]
+    early = runs[:, n // 5 - 5 : n // 5 + 5].mean(1)  # (seeds,)
+    shrink[label] = (early / runs[:, -10:].mean(1)).tolist()
+    sizes[label] = runs.mean(0)
+    ratios = ", ".join(f"{r:.2f}" for r in shrink[label])
+    print(f"{label}: |Δw| at step {n // 5} / at step {n} = {ratios}")
 
 # %%
 # On logarithmic axes a step that shrinks like :math:`1/\sqrt{t}` is a
@@ -175,44 +181,50 @@ for label, (cls, lr) in choices.items():
 fig, ax = plt.subplots(figsize=(7, 4))
 for label, size in sizes.items():
     ax.loglog(range(1, len(size) + 1), size, label=label)
-t = torch.arange(10, n + 1.0)
-ada_sizes = sizes["AdaGrad ε=0.05"]
-ax.loglog(
-    t, ada_sizes[9] * (10 / t).sqrt(), "k:", label=r"$\propto 1/\sqrt{t}$"
-)
+t, at_10 = torch.arange(10, n + 1.0), sizes["AdaGrad ε=0.05"][9]
+ax.loglog(t, at_10 * (10 / t).sqrt(), "k:", label=r"$\propto 1/\sqrt{t}$")
 ax.set(xlabel="step t", ylabel="mean |Δw| (first layer)")
 ax.set_title(f"Size of the updates, {epochs} epoch(s)")
 ax.legend()
 plt.show()
 ada = shrink["AdaGrad ε=0.05"]
+ratios = ", ".join(f"{r:.2f}" for r in ada)
 check(
-    "AdaGrad's update shrinks like 1/sqrt(t) (ratio within 25 % of sqrt 5)",
-    abs(ada / 5**0.5 - 1) < 0.25,
+    "AdaGrad's update shrinks at least as fast as 1/sqrt(t), on every seed",
+    min(ada) > 5**0.5,
     full_only=True,  # one short epoch is mostly transient
-    measured=f"ratio {ada:.2f}, sqrt(5) = {5**0.5:.2f}",
+    measured=f"ratios {ratios}; sqrt 5 = {5**0.5:.2f}",
 )
-check(
-    "RMSProp's and Adam's updates shrink less than AdaGrad's",
-    max(v for k, v in shrink.items() if "AdaGrad" not in k) < ada,
-    full_only=True,
-    measured=", ".join(f"{k}: {v:.2f}" for k, v in shrink.items()),
-)
+for label in ("RMSProp ε=1e-3", "Adam ε=1e-3"):
+    check_order(
+        f"{label.split()[0]}'s update shrinks less than AdaGrad's",
+        ada,
+        shrink[label],
+        metric="ratio",
+        paired=True,  # the same 5 seeds
+        full_only=True,
+    )
 
 # %%
 # *Intérêt :* from the first step, each weight moves by about
 # :math:`\epsilon` whatever the scale of its gradient (the exercise below).
-# *Effet à long terme :* its updates shrink like :math:`1/\sqrt{t}` (the
-# dotted line) and will keep shrinking however long we train, while RMSProp's
-# and Adam's shrink less: their averages forget old gradients.
+# *Effet à long terme :* its updates shrink at least as fast as
+# :math:`1/\sqrt{t}` (the dotted line; faster here, as the gradients
+# themselves get smaller while the loss falls), and :math:`r` keeps growing
+# however long we train, while RMSProp's and Adam's updates shrink less:
+# their averages forget old gradients.
 #
 # What to remember
 # ----------------
 # * AdaGrad, RMSProp and Adam divide each coordinate of the gradient by its
 #   own scale: the step no longer depends on how steep each direction is.
-# * AdaGrad's accumulated :math:`r` only grows, so its step shrinks like
-#   :math:`1/\sqrt{t}`: good for convex problems and sparse features, too
-#   early a stop for deep networks. RMSProp's moving average fixes it; Adam
-#   adds momentum and a bias correction (next page).
+# * AdaGrad's accumulated :math:`r` only grows, so its step
+#   :math:`\epsilon/(\delta+\sqrt{r})` only shrinks, however long it trains
+#   (its updates shrank at least like :math:`1/\sqrt{t}` here); RMSProp's
+#   moving average forgets, and Adam adds momentum and a bias correction
+#   (next page). Whether the shrinking step costs accuracy depends on the
+#   budget: the :doc:`comparison page <plot_10_optimiser_comparison>` tunes
+#   AdaGrad and the others for 2 epochs.
 #
 # Further reading
 # ---------------
@@ -237,17 +249,11 @@ check(
 # scaled.
 ravine = S.SURFACES["ravine"]
 expected = {"AdaGrad": 0.1, "RMSProp": 0.1 / 0.1**0.5, "Adam": 0.1}
-moves = {}
-for label in expected:
+for label, move in expected.items():
     path = S.trajectory(
         ravine, partial(makers[label], lr=0.1), ravine.start, 1
     )
-    moves[label] = (path[1] - path[0]).abs()
-check(
-    "the first step moves each coordinate by ε (AdaGrad, Adam) or by "
-    "ε / sqrt(1 - α) (RMSProp), within 1 %",
-    all(((moves[k] / v - 1).abs() < 0.01).all() for k, v in expected.items()),
-    measured=", ".join(f"{k} {moves[k].numpy().round(4)}" for k in moves),
-)
+    steps = ", ".join(f"{v:.4f}" for v in (path[1] - path[0]).abs().tolist())
+    print(f"{label}: first step ({steps}), expected {move:.4f}")
 
 # sphinx_gallery_thumbnail_number = 1

@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from mla_course import optim, plots
-from mla_course.claims import check, check_order, check_unresolved
+from mla_course.claims import check, check_equivalent, check_order
 from mla_course.settings import generator, pick
 from mla_course.source import show_source
 
@@ -83,11 +83,9 @@ plt.show()
 ks = [k for k in (1, 10, 100, 1000) if k <= T]
 raw = torch.stack([r[k - 1] / (mu**2 + sigma**2) for k in ks])
 bias = torch.tensor([1 - 0.999**k for k in ks])
-check(
-    "the raw r_t is (1 - rho2^t) E[g^2], the corrected one E[g^2] (5 %)",
-    ((raw / bias - 1).abs() < 0.05).all().item(),
-    measured=f"corrected / true: {(raw / bias).numpy().round(3)}",
-)
+print("t:", ks)
+print("raw r_t / E[g^2]:", ", ".join(f"{v:.4f}" for v in raw.tolist()))
+print("1 - rho2^t:      ", ", ".join(f"{v:.4f}" for v in bias.tolist()))
 
 # %%
 # Steps too large at the start
@@ -122,32 +120,19 @@ plt.show()
 # ratio of the gradient), whatever :math:`\rho_2`. That is what makes
 # :math:`\epsilon` an interpretable step size. Without it, a larger
 # :math:`\rho_2` (a longer memory, which the paper recommends for sparse
-# gradients) means larger steps for longer. The checks:
-check(
-    "raw / corrected step = (1-rho1^t)/sqrt(1-rho2^t) at every step",
-    error < 1e-3,
-    measured=f"largest relative gap {error:.1e} (3 rho2, {T} steps)",
-)
-p = list(peaks.values())
-check(
-    "the raw step peaks above 3 x the corrected one for rho2 = 0.999, "
-    "and the peak grows with rho2",
-    peaks[0.999] > 3 and p[0] < p[1] < p[2],
-    measured=", ".join(f"rho2={b}: {v:.1f} x" for b, v in peaks.items()),
-)
+# gradients) means larger steps for longer. All of this is algebra on one
+# stream of gradients (the book's tests check it); the numbers:
 snr = abs(mu) / (mu**2 + sigma**2) ** 0.5
 end = corrected[-100:].mean().item()
-check(
-    "the corrected step settles within 10 % of |mu| / sqrt(mu^2 + sigma^2)",
-    abs(end / snr - 1) < 0.1,
-    measured=f"step {end:.3f} x lr, signal-to-noise {snr:.3f}",
-)
+print(f"largest gap between raw / corrected and the formula: {error:.1e}")
+print("peak of raw / corrected:", {b: round(v, 1) for b, v in peaks.items()})
+print(f"corrected step at the end {end:.3f} x lr; signal-to-noise {snr:.3f}")
 
 # %%
 # What goes wrong on MNIST
 # ------------------------
 # The network of Question 1 with Adam, with and without the correction, for
-# the three :math:`\rho_2` and two step sizes, over 3 seeds.
+# the three :math:`\rho_2` and two step sizes, over 5 seeds.
 from mla_course.config import Config
 from mla_course.runs import sweep
 
@@ -166,7 +151,7 @@ configs = {
     )
     for lr, b2, kind in runs
 }
-table = sweep(configs, seeds=range(3))
+table = sweep(configs, seeds=range(5))
 table
 
 # %%
@@ -188,21 +173,24 @@ ax.legend(ncols=2)
 plt.show()
 
 # %%
-# With the correction the three :math:`\rho_2` give nearly the same run.
-# Without it, the early steps are larger than :math:`\epsilon` by the factors
-# printed above. Whether that hurts depends on the margin: at
-# :math:`\epsilon = 10^{-3}` the larger steps merely speed up the start (after
-# one epoch the raw runs are ahead), at :math:`\epsilon = 10^{-2}` they push
-# the network into a bad region, the more so the closer :math:`\rho_2` is to
-# 1, up to a network left at chance. The checks:
-orders = [  # (better, worse) on the test accuracy after one epoch
-    ("ε=0.001, ρ2=0.999, raw", "ε=0.001, ρ2=0.999, corrected"),
-    ("ε=0.01, ρ2=0.999, corrected", "ε=0.01, ρ2=0.999, raw"),
-    ("ε=0.01, ρ2=0.99, raw", "ε=0.01, ρ2=0.999, raw"),
-    ("ε=0.01, ρ2=0.999, raw", "ε=0.01, ρ2=0.9999, raw"),
+# With the correction, :math:`\rho_2 = 0.99` and :math:`0.9999` end within 3
+# points of each other. Without it, the early steps are larger than
+# :math:`\epsilon` by the factors printed above. Whether that hurts depends
+# on the margin: at :math:`\epsilon = 10^{-3}` the larger steps merely speed
+# up the start (after one epoch the raw run is ahead, for
+# :math:`\rho_2 = 0.999`), at :math:`\epsilon = 10^{-2}` they push the
+# network into a bad region, the more so the closer :math:`\rho_2` is to 1,
+# up to a network left at chance. The checks:
+orders = [  # (better, worse, full_only) on the test accuracy after 1 epoch
+    ("ε=0.001, ρ2=0.999, raw", "ε=0.001, ρ2=0.999, corrected", False),
+    ("ε=0.01, ρ2=0.999, corrected", "ε=0.01, ρ2=0.999, raw", True),
+    ("ε=0.01, ρ2=0.99, raw", "ε=0.01, ρ2=0.999, raw", False),
+    ("ε=0.01, ρ2=0.999, raw", "ε=0.01, ρ2=0.9999, raw", False),
 ]
-for better, worse in orders:
-    check_order(f"{better} beats {worse}", table[better], table[worse])
+for better, worse, full in orders:  # full: too noisy on 2,000 images
+    check_order(
+        f"{better} beats {worse}", table[better], table[worse], full_only=full
+    )
 at_chance = max(table["ε=0.01, ρ2=0.9999, raw"].values("test_acc"))
 check(
     "at ε = 0.01, raw ρ2 = 0.9999 leaves every seed near chance (< 15 %)",
@@ -210,10 +198,11 @@ check(
     measured=f"best seed: test accuracy {100 * at_chance:.1f} %",
 )
 for lr in ("0.001", "0.01"):
-    check_unresolved(
-        f"with the correction, ρ2 = 0.99 and 0.9999 are within noise (ε={lr})",
+    check_equivalent(
+        f"corrected, ρ2 = 0.99 and 0.9999 end within 3 points (ε={lr})",
         table[f"ε={lr}, ρ2=0.99, corrected"],
         table[f"ε={lr}, ρ2=0.9999, corrected"],
+        margin=3,
     )
 
 # %%
@@ -253,11 +242,7 @@ for lr in ("0.001", "0.01"):
 *_, step_corrected = adam_stream((0.0, 0.999), True, 5)
 *_, step_raw = adam_stream((0.0, 0.999), False, 5)
 first = (step_raw[0] / step_corrected[0]).item()
-check(
-    "with rho1 = 0 the first raw step is 1/sqrt(1 - rho2) times the "
-    "corrected one (1 %)",
-    abs(first / 0.001**-0.5 - 1) < 0.01,
-    measured=f"ratio {first:.2f}, 1/sqrt(0.001) = {0.001**-0.5:.2f}",
-)
+theory = 1 / (1 - 0.999) ** 0.5
+print(f"first raw / corrected step {first:.2f}, 1/sqrt(0.001) = {theory:.2f}")
 
 # sphinx_gallery_thumbnail_number = 2

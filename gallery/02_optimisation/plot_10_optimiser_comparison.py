@@ -17,8 +17,8 @@ sigmoid) on MNIST, under one protocol that treats them all alike:
 3. **Choices on a validation split.** The last 10,000 training images are
    held out (``Config(holdout=10_000, evaluate_on="validation")``); each
    optimiser's step is the best of its grid on the mean validation accuracy.
-4. **The test set read once**, at the chosen steps, over the same 3 seeds:
-   mean ± standard deviation.
+4. **The test set read once**, at the chosen steps, over 5 seeds (the 3
+   of the tuning and 2 more): mean ± standard deviation.
 """
 
 # %%
@@ -104,34 +104,19 @@ check(
 # The test set, read once
 # -----------------------
 # Each optimiser at its chosen step, trained again on the same images with
-# the same seeds (the same runs, so the same networks) and evaluated on the
-# 10,000 test images.
+# the same 3 seeds (the same runs, so the same networks; the book's tests
+# check that they are) and 2 more, and evaluated on the 10,000 test images.
 final = {
     name: configs[f"{name} ε={lr:.2g}"].replace(
         evaluate_on="test", n_test=pick(full=None, quick_value=2_000)
     )
     for name, lr in chosen.items()
 }
-test = sweep(final, seeds=seeds)
+test = sweep(final, seeds=range(5))
 test
 
 # %%
-# These test runs repeat the tuning runs exactly (same images, same seeds),
-# only the split they are evaluated on changes:
-gap = max(
-    abs(a - b)
-    for name, lr in chosen.items()
-    for a, b in zip(
-        validation[f"{name} ε={lr:.2g}"].values("train_loss"),
-        test[name].values("train_loss"),
-        strict=True,
-    )
-)
-check(
-    "the test runs are the tuning runs: same final training loss",
-    gap < 1e-3,
-    measured=f"largest difference {gap:.1e}",
-)
+# The training curves of the tuned optimisers, on the test split:
 plots.plot_table_curves(
     test, metrics=("train_loss", "test_acc"), log_band=True, figsize=(11, 3.8)
 )
@@ -142,11 +127,10 @@ plt.show()
 # -----------------------
 # Each optimiser's validation accuracy spans more across its own grid than
 # the tuned test accuracies span across optimisers: **the step size matters
-# more than the choice of optimiser**. Among the tuned optimisers, the best
-# is not separated from the runner-up by more than the noise: this
-# experiment crowns no winner. Plain SGD, without momentum, stays clearly
-# (by more than two standard errors) below the best within this budget of 2
-# epochs.
+# more than the choice of optimiser**. The two best on the validation split,
+# read on the test set, are not separated by 5 seeds: this experiment
+# crowns no winner. Plain SGD, without momentum, ends below the best within
+# this budget of 2 epochs.
 tuned = {name: 100 * test[name].mean() for name in test}
 across = max(tuned.values()) - min(tuned.values())
 print("grid spans (points):", {n: round(v, 1) for n, v in span.items()})
@@ -158,23 +142,30 @@ check(
     f"test accuracies span {across:.2f} points",
     full_only=True,  # 1 epoch on 2,000 images: plain SGD is still at chance
 )
-first, second = sorted(test, key=lambda name: -tuned[name])[:2]
+on_validation = {
+    name: validation[f"{name} ε={lr:.2g}"].mean()
+    for name, lr in chosen.items()
+}
+first, second = sorted(on_validation, key=on_validation.get, reverse=True)[:2]
 check_unresolved(
-    f"tuned, the best ({first}) and the runner-up ({second}) are within noise",
+    f"the test gap between the two best on validation ({first} and "
+    f"{second}) is below what 5 seeds resolve",
     test[first],
     test[second],
     full_only=True,
 )
 check_order(
-    f"tuned, {first} beats plain SGD", test[first], test["sgd"], full_only=True
+    f"on the test set, {first} beats plain SGD",
+    test[first],
+    test["sgd"],
+    full_only=True,
 )
 
 # %%
-# Read the table with its standard deviations: two optimisers whose means
-# differ by less than about two standard errors are not separated by this
-# experiment. The ranking depends on the budget (epochs, grid, network) and
-# is not a general law: Wilson et al. find that adaptive methods can
-# generalise worse than SGD with momentum on larger problems
+# Two optimisers are ranked only where the t-test over the 5 seeds says so,
+# not by their means. The ranking depends on the budget (epochs, grid,
+# network) and is not a general law: Wilson et al. find that adaptive
+# methods can generalise worse than SGD with momentum on larger problems
 # :cite:p:`wilson2017marginal`.
 #
 # What to remember

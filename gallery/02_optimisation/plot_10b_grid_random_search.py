@@ -16,7 +16,7 @@ weight decay :math:`\\lambda` (an L2 penalty), log-uniform in
 :math:`[10^{-5}, 10^{-3}]`. Each trial trains on the first 5,000 MNIST
 training images for 2 epochs and is scored on a validation split (the last
 5,000 training images). Grid search and random search get 9 trials each;
-the whole comparison is repeated 5 times (new random points, new seeds),
+the whole comparison is repeated 7 times (new random points, new seeds),
 the 18 networks of a repetition trained together in one batched sweep.
 """
 
@@ -46,7 +46,7 @@ base = Config(
     epochs=2,
 )
 lr_range, wd_range = (-3.0, 1.0), (-5.0, -3.0)  # log10 of the ranges
-repeats = pick(full=5, quick_value=3)
+repeats = pick(full=7, quick_value=3)
 
 
 def grid_points():
@@ -202,16 +202,17 @@ check_order(
     "at the same budget, random search finds a better validation accuracy",
     best["random"],
     best["grid"],
+    paired=True,  # repetition r: the same seed for both searches
     full_only=True,  # 1,000 images and 3 repetitions: too noisy
 )
 
 # %%
-# With three values spread over four decades, the grid's middle value is too
-# small for this short budget and the next one too large: the grid has no
-# way to try anything in between, and neither the weight decay, which barely
-# matters, nor a second seed can help it. Random search spends each of its
-# nine trials on a new step size. A grid that happened to put a value near
-# the best step would do as well; random search does not rely on that luck.
+# With three values spread over four decades, the grid has nothing between
+# 0.1 and 10, where the best random trials lie, and neither the weight
+# decay, which barely matters, nor a second seed can make up for it. Random
+# search spends each of its nine trials on a new step size. A grid that
+# happened to put a value near the best step would do as well; random search
+# does not rely on that luck.
 # Bergstra and Bengio :cite:p:`bergstra2012random` show the same on larger
 # problems, where a few hyper-parameters out of many matter, and which ones
 # differ from one data set to the next.
@@ -241,17 +242,20 @@ check_order(
 
 # %% [solution]
 # **Solution.** Few: each random trial has a fair chance of landing in the
-# useful decade of step sizes that the grid never visits. The first three
-# random trials already beat the whole grid.
-first_three = [
-    accuracy[top([("random", r, i) for i in range(3)])] for r in range(repeats)
+# useful decade of step sizes that the grid never visits. The number needed
+# in each repetition, counting the random trials in the order they were
+# drawn (a diverged trial, NaN, never beats the grid):
+needed = [  # the first random trial above the grid's best; 10: none of them
+    min((i + 1 for i in range(9) if accuracy["random", r, i] > g), default=10)
+    for r, g in enumerate(best["grid"])
 ]
-check_order(
-    "the best of the first 3 random trials beats the best of the 9 grid "
-    "trials",
-    first_three,
-    best["grid"],
-    full_only=True,
+print("random trials needed to beat the grid:", needed)
+few = sum(n <= 3 for n in needed)
+check(
+    "in most repetitions, one of the first 3 random trials beats the grid",
+    few > repeats / 2,
+    measured=f"{few} of {repeats}; trials needed: "
+    + ", ".join(str(n) for n in needed),
 )
 
 # sphinx_gallery_thumbnail_number = 1
