@@ -25,6 +25,7 @@ __all__ = [
     "block_average",
     "draw_nesterov_step",
     "draw_surface",
+    "figure_problems",
     "plot_confusion",
     "plot_curves",
     "plot_table_curves",
@@ -215,7 +216,7 @@ def plot_confusion(
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 5))
     m = matrix.cpu()
-    im = ax.imshow(m, cmap="Blues")
+    im = ax.imshow(m.numpy(), cmap="Blues")
     ax.grid(False)
     ticks = range(len(classes))
     ax.set(
@@ -265,7 +266,14 @@ def draw_surface(
     ax.contour(X, Y, shifted, levels=lv, norm=LogNorm(), cmap="Greys", linewidths=0.6, alpha=0.7)
     ax.plot(*surface.minimum, marker="*", color="k", markersize=10, linestyle="none")
     for label, path in (paths or {}).items():
-        ax.plot(path[:, 0], path[:, 1], marker=".", markersize=3, linewidth=1.2, label=label)
+        ax.plot(
+            path[:, 0].tolist(),
+            path[:, 1].tolist(),
+            marker=".",
+            markersize=3,
+            linewidth=1.2,
+            label=label,
+        )
     x0, x1, y0, y1 = surface.extent
     ax.set(xlim=(x0, x1), ylim=(y0, y1), xlabel=r"$\theta_1$", ylabel=r"$\theta_2$")
     ax.grid(False)
@@ -300,3 +308,47 @@ def draw_nesterov_step(
     ax.set(xlim=(low[0] - pad, high[0] + pad), ylim=(low[1] - pad, high[1] + pad))
     ax.legend(loc="lower right")
     return ax
+
+
+# ---------------------------------------------------------------------------
+# What a machine can judge of a figure.
+# ---------------------------------------------------------------------------
+
+
+def figure_problems(fig, min_font: float = 8.0) -> list[str]:
+    """What a reader would stumble on in ``fig``, as a list (empty: nothing found): an axis
+    with data but no label (an axis shared with a labelled one counts as labelled), legend
+    text below ``min_font`` points, or two texts (titles, labels, legend entries,
+    annotations) whose boxes overlap."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    problems, texts = [], []
+    for i, ax in enumerate(fig.axes):
+        name = f"axes {i} ({ax.get_title() or 'untitled'})"
+        plotted = ax.lines or ax.collections or ax.patches
+        colorbar = getattr(ax, "_colorbar", None) is not None  # its label is optional
+        if ax.axison and plotted and not colorbar:
+            for which in ("x", "y"):
+                siblings = getattr(ax, f"get_shared_{which}_axes")().get_siblings(ax)
+                if not any(getattr(a, f"get_{which}label")() for a in siblings):
+                    problems.append(f"{name}: no {which} label")
+        legend = ax.get_legend()
+        if legend is not None:
+            for t in legend.get_texts():
+                if t.get_fontsize() < min_font:
+                    size = t.get_fontsize()
+                    problems.append(f"{name}: legend text {t.get_text()!r} at {size:g} pt")
+                texts.append((f"{name}, legend {t.get_text()!r}", t))
+        for kind, t in (
+            ("title", ax.title),
+            ("x label", ax.xaxis.label),
+            ("y label", ax.yaxis.label),
+        ):
+            texts.append((f"{name}, {kind}", t))
+        texts += [(f"{name}, text {t.get_text()!r}", t) for t in ax.texts]
+    shown = [
+        (n, t.get_window_extent(renderer)) for n, t in texts if t.get_visible() and t.get_text()
+    ]
+    for a, (na, ba) in enumerate(shown):
+        problems += [f"{na} overlaps {nb}" for nb, bb in shown[a + 1 :] if ba.overlaps(bb)]
+    return problems

@@ -85,3 +85,38 @@ def test_block_average_matches_average_pooling():
         plots.block_average(values, 0)
     with pytest.raises(ValueError, match=r"values of shape \(2, 3\)"):
         plots.block_average(torch.zeros(2, 3), 2)
+
+
+def test_figure_problems_finds_what_a_reader_would_stumble_on():
+    import matplotlib.pyplot as plt
+
+    plots.use_style()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3))
+    a.plot([0, 1], [0, 1], label="tiny")
+    a.legend(fontsize=6)
+    b.plot([0, 1], [1, 0])
+    b.set(xlabel="step", ylabel="loss", title="B")
+    b.text(0.5, 0.5, "here", transform=b.transAxes)
+    b.text(0.5, 0.5, "there", transform=b.transAxes)
+    problems = plots.figure_problems(fig)
+    assert "axes 0 (untitled): no x label" in problems
+    assert "axes 0 (untitled): legend text 'tiny' at 6 pt" in problems
+    assert any("'here' overlaps" in p and "'there'" in p for p in problems)
+    assert not [p for p in problems if p.startswith("axes 1") and "label" in p]
+    plt.close(fig)
+
+
+def test_the_package_figures_have_no_such_problem():
+    import matplotlib.pyplot as plt
+
+    from mla_course import surfaces
+
+    plots.use_style()
+    curves = {"a": [1.0, 0.5, 0.25], "b": [1.0, 0.7, 0.6]}
+    for ax in (
+        plots.plot_curves(curves, ylabel="loss", title="curves"),
+        plots.plot_confusion(torch.eye(3, dtype=torch.long) * 5, ["0", "1", "2"]),
+        plots.draw_surface(surfaces.quadratic(), {"GD": torch.zeros(3, 2)}),
+    ):
+        assert plots.figure_problems(ax.figure) == []
+        plt.close(ax.figure)
