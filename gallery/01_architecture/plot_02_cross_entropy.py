@@ -37,7 +37,8 @@ show_source(losses.cross_entropy_grad)
 
 # %%
 # We compare it with PyTorch's autograd and with central finite
-# differences, in float64, on 4 examples of 10 classes.
+# differences, in float64, on 4 examples of 10 classes (the package's tests
+# check the same, ``tests/test_identities_architecture.py``).
 import torch
 import torch.nn.functional as F
 
@@ -54,18 +55,12 @@ F.cross_entropy(o, target, reduction="sum").backward()  # autograd
 
 eps = 1e-6
 steps = eps * torch.eye(40, dtype=torch.float64).view(-1, 4, 10)
-numeric = torch.stack([
-    (losses.cross_entropy(logits + e, target, "sum")
-     - losses.cross_entropy(logits - e, target, "sum")) / (2 * eps)
-    for e in steps
-]).view_as(logits)  # fmt: skip
+up = [losses.cross_entropy(logits + e, target, "sum") for e in steps]
+down = [losses.cross_entropy(logits - e, target, "sum") for e in steps]
+numeric = ((torch.stack(up) - torch.stack(down)) / (2 * eps)).view_as(logits)
 for name, ref in (("autograd", o.grad), ("finite differences", numeric)):
-    err = (ours - ref).abs().max().item()
-    check(f"softmax(o) - y* equals {name} to 1e-8", err < 1e-8,
-          measured=f"max difference {err:.1e}")  # fmt: skip
-rows = ours.sum(1).abs().max().item()
-check("each row of the gradient sums to 0", rows < 1e-12,
-      measured=f"{rows:.1e}")  # fmt: skip
+    print(f"largest difference from {name}: {(ours - ref).abs().max():.1e}")
+print(f"largest row sum of the gradient: {ours.sum(1).abs().max():.1e}")
 
 # %%
 # What if the outputs are not probabilities?
@@ -80,10 +75,7 @@ scores = torch.tensor([[2.0, -1.0, 0.5]])  # class 0 is the true one
 raw_loss, probs = -torch.log(scores[0, 0]), losses.softmax(scores)
 log_second = torch.log(scores[0, 1])
 print(f"raw scores: loss {raw_loss:.3f}, log of the 2nd score {log_second}")
-print(f"after a softmax: {probs[0].numpy().round(3)}")
-check("on raw scores the loss is negative and a log is NaN",
-      raw_loss < 0 and log_second.isnan(),
-      measured=f"loss {raw_loss:.3f}")  # fmt: skip
+print("after a softmax:", ", ".join(f"{p:.3f}" for p in probs[0].tolist()))
 
 # %%
 # One example, its true-class score :math:`o_c` growing, the other nine at 0.
@@ -117,8 +109,7 @@ ax2.set_title("The size of its gradient")
 ax2.legend()
 plt.show()
 ratio = (ce_grad[0] / l2_grad[0]).item()
-check("at o_c = -8 the CE gradient is over 100 times the L2 one",
-      ratio > 100, measured=f"{ratio:.0f} times")  # fmt: skip
+print(f"at o_c = -8 the CE gradient is {ratio:.0f} times the L2 one")
 
 # %%
 # Softmax and log together: the stable log-softmax
@@ -138,12 +129,9 @@ naive = losses.log_softmax(three, stable=False)
 stable = losses.log_softmax(three)
 broken = ~torch.isfinite(naive).all(1)
 print(f"naive log(softmax) breaks from s = {s[broken][0]:.1f}")
-check("the naive form breaks before s = 120, the stable one never",
-      bool(broken.any()) and bool(torch.isfinite(stable).all()),
-      measured=f"first break at s = {s[broken][0]:.1f}")  # fmt: skip
+print(f"stable form: every value finite: {torch.isfinite(stable).all()}")
 err = (stable - torch.log_softmax(three, 1)).abs().max().item()
-check("the stable form equals torch.log_softmax", err < 1e-5,
-      measured=f"max difference {err:.1e}")  # fmt: skip
+print(f"largest difference from torch.log_softmax: {err:.1e}")
 
 # %%
 # Softmax + cross-entropy vs sigmoid + squared error on MNIST
@@ -160,39 +148,55 @@ from mla_course.runs import sweep
 from mla_course.settings import pick
 
 lrs = [0.5, 1.0, 2.0, 4.0, 8.0]
-base = Config(epochs=2, n_train=pick(full=10_000, quick_value=2000),
-              holdout=10_000, evaluate_on="validation")  # fmt: skip
+base = Config(
+    epochs=2,
+    n_train=pick(full=10_000, quick_value=4000),
+    holdout=10_000,
+    evaluate_on="validation",
+)
 names = {"cross_entropy": "softmax + CE", "mse": "sigmoid + L2"}
-tuning = sweep({f"{names[loss]}, lr={lr:g}": base.replace(loss=loss, lr=lr)
-                for loss in names for lr in lrs})  # fmt: skip
+grid = {
+    f"{names[loss]}, lr={lr:g}": base.replace(loss=loss, lr=lr)
+    for loss in names
+    for lr in lrs
+}
+tuning = sweep(grid)
 tuning
 
 # %%
-# Each loss at its chosen step, trained again and read once on the test set.
+# Each loss at its chosen step, trained again over 5 seeds and read once on
+# the test set.
 from mla_course.tables import Table
 
 chosen = {  # the best step of each loss, on the validation split
     name: Table({k: r for k, r in tuning.items() if k.startswith(name)}).best()
     for name in names.values()
 }
-test = sweep({k: tuning[k].config.replace(evaluate_on="test")
-              for k in chosen.values()})  # fmt: skip
+final = {
+    k: tuning[k].config.replace(evaluate_on="test") for k in chosen.values()
+}
+test = sweep(final, seeds=range(5))
 test
 
 # %%
 # The squared error, whose gradient carries :math:`\sigma'`, trains only
-# near its best step: at the smallest step of the grid it has barely left
-# chance, where the cross-entropy is already within a few points of its
-# best. And at their own steps, softmax + cross-entropy still ends ahead.
-low = {
-    n: tuning[f"{n}, lr={lrs[0]:g}"].mean("test_acc") for n in names.values()
-}
-check(f"at lr = {lrs[0]:g}, L2 is below 50 % and CE above 85 %",
-      low["sigmoid + L2"] < 0.5 and low["softmax + CE"] > 0.85,
-      measured=f"{low}", full_only=True)  # fmt: skip
+# near its best step: at the smallest step of the grid it is still below
+# 50 % and far behind the cross-entropy, which is within 5 points of its
+# best there. And at their own steps, softmax + cross-entropy still ends
+# ahead.
+ce_low, l2_low = (tuning[f"{n}, lr={lrs[0]:g}"] for n in names.values())
+l2_acc = 100 * l2_low.mean()
+check("at lr = 0.5, L2 is below 50 %", l2_acc < 50, measured=f"{l2_acc:.1f} %")
+check_order("at lr = 0.5, CE ends above L2", ce_low, l2_low)
+gap = 100 * (tuning[chosen["softmax + CE"]].mean() - ce_low.mean())
+check(
+    "at lr = 0.5, CE is within 5 points of its best",
+    gap < 5,
+    measured=f"{gap:.1f} points below",
+    full_only=True,
+)
 ce, l2 = (test[chosen[n]] for n in names.values())
-check_order("softmax + CE beats sigmoid + L2 at their own steps", ce, l2,
-            full_only=True)  # fmt: skip
+check_order("softmax + CE beats sigmoid + L2 at their own steps", ce, l2)
 
 # %%
 # The training loss at each chosen step (each in its own units) and the
@@ -225,7 +229,7 @@ plt.show()
 # * Never compute ``log(softmax(o))``: use ``log_softmax`` (or give the
 #   scores to ``F.cross_entropy``).
 # * Compare losses each at its own tuned step: here the squared error is
-#   behind even at its best step, and far more sensitive to the step.
+#   behind even at its best step, and far behind at a small one.
 #
 # Further reading
 # ---------------
@@ -254,9 +258,5 @@ big = torch.zeros(1, 10, dtype=torch.float64)
 big[0, 0] = 20.0
 push = losses.cross_entropy_grad(big, smooth)[0, 0].item()
 print(f"|gradient| at y*: {grad:.1e}; d l / d o_c at o_c = 20: {push:.3f}")
-check("with label smoothing the gradient vanishes at y*", grad < 1e-12,
-      measured=f"{grad:.1e}")  # fmt: skip
-check("and pushes a too-large true-class score back down", push > 0,
-      measured=f"{push:.3f}")  # fmt: skip
 
 # sphinx_gallery_thumbnail_number = 1

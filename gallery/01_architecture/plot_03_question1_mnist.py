@@ -28,14 +28,15 @@ set, over 3 seeds, and read the test set once, at the chosen step.
 import torch
 
 from mla_course import data, plots
-from mla_course.claims import check, check_order
+from mla_course.claims import check, check_equivalent, check_order
 from mla_course.settings import generator, pick, seed_everything
 
 plots.use_style()
 limit = pick(full=None, quick_value=2000)  # quick mode: the first 2,000 only
 order = generator(0)  # mini-batch order
-loader = data.make_loader("mnist", "train", batch_size=64, limit=limit,
-                          generator=order)  # fmt: skip
+loader = data.make_loader(
+    "mnist", "train", batch_size=64, limit=limit, generator=order
+)
 images, labels = next(iter(loader))
 print(f"{len(loader.dataset)} training images in {len(loader)} batches")
 print("one batch:", tuple(images.shape), "images,", tuple(labels.shape))
@@ -81,11 +82,13 @@ for epoch in range(pick(full=2, quick_value=1)):
     step_loss += train_epoch(model, batches, optimizer)
     test = data.iterate_batches(X_test, y_test, 1000, shuffle=False)
     test_loss, tutorial_acc = evaluate(model, test)
-    print(f"epoch {epoch + 1}: test loss {test_loss:.3f}, "
-          f"test accuracy {100 * tutorial_acc:.1f}%")  # fmt: skip
-check("with the tutorial's step the test loss stays within 5 % of log 10",
-      test_loss > 0.95 * math.log(10),
-      measured=f"{test_loss:.3f}")  # fmt: skip
+    acc = 100 * tutorial_acc
+    print(f"epoch {epoch + 1}: test loss {test_loss:.3f}, accuracy {acc:.1f}%")
+check(
+    "with the tutorial's step the test loss stays within 5 % of log 10",
+    test_loss > 0.95 * math.log(10),
+    measured=f"{test_loss:.3f}, log 10 = {math.log(10):.3f}",
+)
 
 # %%
 # The loss barely moves from :math:`\log 10`, the loss of a uniform guess.
@@ -98,8 +101,8 @@ import matplotlib.pyplot as plt
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.plot(step_loss, lw=0.8)
 ax.axhline(math.log(10), color="gray", ls="--", lw=1, label="log 10")
-ax.set(xlabel="step (mini-batch of 64)", ylabel="training loss",
-       title="SGD, learning rate 1e-3")  # fmt: skip
+ax.set(xlabel="step (mini-batch of 64)", ylabel="training loss")
+ax.set_title("SGD, learning rate 1e-3")
 ax.legend(loc="upper right")
 plt.show()
 
@@ -124,15 +127,13 @@ table = sweep({f"lr={lr:g}": base.replace(lr=lr) for lr in lrs})
 table
 
 # %%
-# Too small a step and the network has not left its starting point after 2
-# epochs; a step of the order of 1 trains well; the largest steps do worse
-# again. The figure draws the validation accuracy and each step's loss curve.
+# The figure draws the validation accuracy and each step's loss curve.
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
 means = [r.mean("test_acc") * 100 for r in table.values()]
 stds = [r.std("test_acc") * 100 for r in table.values()]
 ax1.errorbar(lrs, means, yerr=stds, marker="o", capsize=3)
-ax1.set(xscale="log", xlabel="learning rate", ylabel="validation accuracy (%)",
-        title="After 2 epochs, mean ± std over 3 seeds")  # fmt: skip
+ax1.set(xscale="log", xlabel="learning rate", ylabel="validation accuracy (%)")
+ax1.set_title("After 2 epochs, mean ± std over 3 seeds")
 for label, result in table.items():
     mean, _ = result.curve("step_loss")
     ax2.plot(*plots.block_average(mean, max(1, len(mean) // 50)), label=label)
@@ -141,35 +142,59 @@ ax2.legend(ncols=2, fontsize=8)
 plt.show()
 best = table.best("test_acc")
 print(f"chosen on the validation split: {best}")
-chosen = table[best].config.lr
-check("the chosen step is of the order of 1 (0.1 to 3)", 0.1 <= chosen <= 3,
-      measured=best)  # fmt: skip
-check_order("the chosen step beats the tutorial's 1e-3 on validation",
-            table[best], table["lr=0.001"])  # fmt: skip
-check_order("the chosen step beats lr = 10", table[best], table["lr=10"],
-            full_only=True)  # fmt: skip
+
+# %%
+# Too small a step and the network has not left its starting point after 2
+# epochs; a step of the order of 1 trains well; the largest step, 10, is
+# unreliable: some of its seeds stay near chance. The chosen step against
+# the two ends of the grid, over 5 seeds on the validation split (seeds 0 to
+# 2 are the runs above):
+ends = ("lr=0.001", best, "lr=10")
+confirm = sweep({k: table[k].config for k in ends}, seeds=range(5))
+small, chosen, large = (confirm[k] for k in ends)
+near_chance = 100 * max(small.values())
+check(
+    "at lr = 1e-3, every seed stays near chance (below 20 %)",
+    near_chance < 20,
+    measured=f"best seed {near_chance:.1f} %",
+)
+lr = table[best].config.lr
+check(
+    "the chosen step is of the order of 1 (0.1 to 3)",
+    0.1 <= lr <= 3,
+    measured=best,
+)
+check_order("the chosen step beats the tutorial's 1e-3", chosen, small)
+trained = [v for v in large.values() if not math.isnan(v)]  # not diverged
+worst = 100 * min(trained, default=1.0)
+check(
+    "at lr = 10, some seeds stay near chance (below 20 %)",
+    worst < 20,
+    measured=f"worst seed {worst:.1f} %",
+)
 
 # %%
 # The test set, read once
 # -----------------------
 # The chosen configuration is trained again, evaluated this time on the test
 # set. :func:`~mla_course.runs.train_network` returns seed 0's history and
-# *that same* network; the sweep over 3 seeds reuses it.
+# *that same* network; the sweep over 5 seeds reuses it.
 final = table[best].config.replace(evaluate_on="test")
 history, network = train_network(final, seed=0)
-tested = sweep({best: final})
+print(f"seed 0's network: test accuracy {100 * history.test_acc[-1]:.2f} %")
+tested = sweep({best: final}, seeds=range(5))
 tested
 
 # %%
-# The test accuracy agrees with the validation estimate, and is far above
-# the tutorial's.
-val, test_acc = table[best].mean("test_acc"), tested[best].mean("test_acc")
-check("test and validation accuracy agree within 1.5 points",
-      abs(test_acc - val) < 0.015,
-      measured=f"{100 * test_acc:.2f} % vs {100 * val:.2f} %")  # fmt: skip
-check("the tuned step ends 40 points or more above the tutorial's",
-      test_acc > tutorial_acc + 0.4,
-      measured=f"{test_acc:.1%} vs {tutorial_acc:.1%}")  # fmt: skip
+# The test accuracy agrees with the validation estimate, within 1.5 points
+# (the same networks, seed by seed).
+check_equivalent(
+    "test and validation accuracy agree within 1.5 points",
+    tested[best],
+    chosen,
+    margin=1.5,
+    full_only=True,
+)
 
 # %%
 # The errors of seed 0's network: the confusion matrix (rows: true digit)
@@ -178,10 +203,6 @@ from mla_course.train import confusion_matrix, predict
 
 X_test, y_test = data.load_tensors("mnist", "test")
 predicted = predict(network, X_test).argmax(1)
-accuracy = (predicted == y_test).float().mean().item()
-check("this network's accuracy is the one its history records",
-      abs(accuracy - history.test_acc[-1]) < 1e-4,
-      measured=f"{100 * accuracy:.2f} %")  # fmt: skip
 confusion = confusion_matrix(y_test, predicted)
 plots.plot_confusion(confusion, data.classes("mnist"), title=f"Test, {best}")
 plt.show()
@@ -212,16 +233,18 @@ plt.show()
 #
 # **Exercise 1.** Predict first: keep the tutorial's step, :math:`10^{-3}`,
 # but use ReLU units (``activation="relu"``). After 2 epochs on 20,000
-# images, is the validation accuracy higher or lower than with sigmoids?
+# images (5 seeds), is the validation accuracy higher or lower than with
+# sigmoids?
 
 # %% [solution]
 # **Solution.** Higher: a ReLU passes the gradient back with a slope of 1
 # where it is active, instead of at most 1/4, so the same small step moves
 # the first layers much further.
-small = base.replace(lr=1e-3, n_train=pick(full=20_000, quick_value=2000))
-units = sweep({a: small.replace(activation=a) for a in ("relu", "sigmoid")})
+tutorial = base.replace(lr=1e-3, n_train=pick(full=20_000, quick_value=2000))
+both = {a: tutorial.replace(activation=a) for a in ("relu", "sigmoid")}
+units = sweep(both, seeds=range(5))
 print(units)
-check_order("at lr = 1e-3, ReLU units beat sigmoid units",
-            units["relu"], units["sigmoid"])  # fmt: skip
+relu, sigmoid = units["relu"], units["sigmoid"]
+check_order("at lr = 1e-3, ReLU beats sigmoid", relu, sigmoid, full_only=True)
 
 # sphinx_gallery_thumbnail_number = 4

@@ -23,38 +23,47 @@ This page answers the first questions by experiment and shows the rules as
 # receives the same gradient and gets the same update: they stay copies of
 # one another, and a layer of 30 units is worth one. We train a 784-30-30-10
 # sigmoid network from constant weights (``init="constant"``, 0.1 everywhere,
-# biases 0) and from Xavier's initialisation, then measure the largest
-# difference between two units' incoming weights in layer 1.
+# biases 0) and from Xavier's initialisation, over 5 seeds (the batch order,
+# and Xavier's draws), then measure, for seed 0, the largest difference
+# between two units' incoming weights in layer 1.
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
 
 from mla_course import plots
-from mla_course.claims import check
+from mla_course.claims import check_order
 from mla_course.config import Config
-from mla_course.runs import train_network
+from mla_course.runs import sweep, train_network
 from mla_course.settings import generator, pick, seed_everything
 
 plots.use_style()
 base = Config(
     hidden=(30, 30),
     lr=0.5,
-    epochs=pick(full=3, quick_value=1),
+    epochs=3,
     n_train=pick(full=10_000, quick_value=2000),
     n_test=2000,
 )
-models, spread = {}, {}
-for init in ("constant", "xavier_uniform"):
+inits = ("constant", "xavier_uniform")
+table = sweep(
+    {init: base.replace(init=init) for init in inits}, seeds=range(5)
+)
+models = {}
+for init in inits:
     history, models[init] = train_network(base.replace(init=init))
     w = models[init].linears[0].weight.detach()  # (30 units, 784 inputs)
-    spread[init] = (w - w[0]).abs().max().item()  # 0: every unit is unit 0
-    print(f"{init:>14}: test accuracy {100 * history.test_acc[-1]:.1f}%, "
-          f"max |w_j - w_0| in layer 1 = {spread[init]:.2e}")  # fmt: skip
-same, apart = spread["constant"], spread["xavier_uniform"]
-check("from constant weights, the 30 units of layer 1 stay exact copies",
-      same == 0, measured=f"{same:.1e}")  # fmt: skip
-check("from Xavier's initialisation they differ", apart > 0.1,
-      measured=f"{apart:.2f}")  # fmt: skip
+    spread = (w - w[0]).abs().max().item()  # 0: every unit is unit 0
+    print(f"{init:>14}: max |w_j - w_0| in layer 1 = {spread:.2e}")
+table
+
+# %%
+# From constant weights the units of layer 1 are still exact copies after
+# training (the package's tests check it), and the network, one unit wide
+# in effect, ends far below the one started from Xavier's draws.
+check_order(
+    "Xavier's start ends above the constant one",
+    table["xavier_uniform"],
+    table["constant"],
+)
 
 # %%
 # The incoming weights of the first 8 units of layer 1, as images, after
@@ -118,10 +127,10 @@ plt.show()
 # updates and remain copies: *tous les poids évoluent de la même manière*.
 # Different outgoing weights are enough to tell them apart, but they start
 # from the same detector, a waste of units until they drift apart.
-check("twins in the whole network stay exact copies for 100 steps",
-      max(symmetric) == 0, measured=f"gap {max(symmetric):.1e}")  # fmt: skip
-check("twins with different outgoing weights drift apart",
-      drift[-1] > 0, measured=f"final gap {drift[-1]:.3f}")  # fmt: skip
+print(f"largest gap of the full twins: {max(symmetric):.1e}")
+print(
+    f"final gap of the twins with their own outgoing weights: {drift[-1]:.3f}"
+)
 
 # %%
 # A neuron connected to many neurons: the fan-in
@@ -152,8 +161,8 @@ ax1.loglog(fan_ins, var_scaled, "o-", label=r"$w \sim U(\pm 1/\sqrt{n})$")
 ax1.set(xlabel="fan-in $n$", ylabel="Var(z)", title="Pre-activation variance")
 ax1.legend()
 ax2.semilogx(fan_ins, saturated, "o-")
-ax2.set(xlabel="fan-in $n$", ylabel="saturated sigmoids (%)",
-        title=r"$\sigma(z)$ with $w \sim N(0, 1)$")  # fmt: skip
+ax2.set(xlabel="fan-in $n$", ylabel="saturated sigmoids (%)")
+ax2.set_title(r"$\sigma(z)$ with $w \sim N(0, 1)$")
 plt.show()
 
 # %%
@@ -161,16 +170,11 @@ plt.show()
 # a sigmoid fed :math:`z` saturates more and more; dividing the weights by
 # :math:`\sqrt{n}` keeps :math:`\mathrm{Var}(z)` at :math:`1/3` whatever
 # :math:`n`. That is the idea behind every rule below.
-per_input = np.array(var_fixed) / np.array(fan_ins)
-check("with w ~ N(0, 1), Var(z) / n is 1 within 15 % at every fan-in",
-      np.abs(per_input - 1).max() < 0.15,
-      measured=f"{per_input.round(3)}")  # fmt: skip
-check("with U(±1/sqrt(n)), Var(z) is 1/3 within 15 % at every fan-in",
-      np.abs(np.array(var_scaled) * 3 - 1).max() < 0.15,
-      measured=f"{np.round(var_scaled, 3)}")  # fmt: skip
-check("the share of saturated sigmoids grows with the fan-in",
-      bool(np.all(np.diff(saturated) > 0)),
-      measured=f"{np.round(saturated, 1)} %")  # fmt: skip
+print("fan-in    Var(z)/n, N(0, 1)   Var(z), U(±1/√n)   saturated (%)")
+for n, v, u, sat in zip(
+    fan_ins, var_fixed, var_scaled, saturated, strict=True
+):
+    print(f"{n:>6}  {v / n:>18.3f}  {u:>17.3f}  {sat:>14.1f}")
 
 # %%
 # The rules, from the package
@@ -197,12 +201,14 @@ show_source(kaiming_normal_)
 # Each draw has the variance its formula says, on a 256 x 784 weight matrix
 # (:math:`n = 784`, :math:`m = 256`):
 w = torch.empty(256, 784)
-expected = {uniform_fan_in_: 1 / (3 * 784), xavier_uniform_: 2 / (784 + 256),
-            kaiming_normal_: 2 / 784}  # fmt: skip
+expected = {
+    uniform_fan_in_: 1 / (3 * 784),
+    xavier_uniform_: 2 / (784 + 256),
+    kaiming_normal_: 2 / 784,
+}
 for scheme, var in expected.items():
     drawn = scheme(w, generator=g).var().item()
-    check(f"{scheme.__name__} draws weights of variance {var:.2e}",
-          abs(drawn / var - 1) < 0.02, measured=f"{drawn:.3e}")  # fmt: skip
+    print(f"{scheme.__name__:>16}: formula {var:.3e}, drawn {drawn:.3e}")
 
 # %%
 # What to remember
@@ -240,12 +246,7 @@ for n in fan_ins:
     lecture.append(
         (x @ uniform_fan_in_(torch.empty(256, n), generator=g).T).var()
     )
-he, lecture = np.array(he), np.array(lecture)
-print("He:", he.round(3), " U(±1/sqrt(n)):", lecture.round(3))
-check("He's rule keeps Var(z) at 1 within 20 % for ReLU inputs",
-      np.abs(he - 1).max() < 0.2, measured=f"{he.round(3)}")  # fmt: skip
-check("the lecture's rule gives 1/6 within 20 %",
-      np.abs(lecture * 6 - 1).max() < 0.2,
-      measured=f"{lecture.round(3)}")  # fmt: skip
+print("He:", ", ".join(f"{v:.3f}" for v in he))
+print("U(±1/sqrt(n)):", ", ".join(f"{v:.3f}" for v in lecture))
 
 # sphinx_gallery_thumbnail_number = 4

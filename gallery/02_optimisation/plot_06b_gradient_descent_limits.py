@@ -126,14 +126,17 @@ for worse, better in (("low", "good"), ("high", "good")):
         table[better],
         metric="train_loss",
     )
-check_order(
-    "the very high step ends above the high one",
-    table["very high"],
-    table["high"],
-    metric="train_loss",
-    full_only=True,  # one epoch: a seed may still be on its way down
-)
 wild = table["very high"]
+lowest, highest = (
+    min(wild.values("train_loss")),
+    max(table["high"].values("train_loss")),
+)
+check(  # 5 seeds against 5: all above by chance has probability 1/252
+    "every seed of the very high step ends above every seed of the high one",
+    lowest > highest,
+    measured=f"lowest {lowest:.3g} against highest {highest:.3g}",
+    full_only=True,
+)
 jump = min(max(h.step_loss) / h.step_loss[0] for h in wild.histories)
 check(
     "with the very high step, every seed's loss jumps to over 10 times its "
