@@ -112,6 +112,7 @@ extensions = [
     "myst_parser",
     "bench_table",  # docs/_ext: the bench-table directive of the Performance page
     "claims_page",  # docs/_ext: records every page's checked claims, writes claims.rst
+    "compute_table",  # docs/_ext: records each page's training compute for the Performance page
     "exercises",  # docs/_ext: each page's exercise, generated from its solution cells
 ]
 
@@ -183,7 +184,13 @@ if WHEEL_URL:
 try:
     import mla_course
 except ImportError:
-    %pip install --quiet {WHEEL_URL}
+    import importlib.util
+
+    if importlib.util.find_spec("torch"):  # Colab, or a machine with its own torch: keep it
+        %pip install --quiet --no-deps {WHEEL_URL}
+        %pip install --quiet numpy matplotlib tqdm safetensors scipy platformdirs
+    else:
+        %pip install --quiet {WHEEL_URL}
     import importlib
 
     importlib.invalidate_caches()
@@ -220,7 +227,8 @@ sphinx_gallery_conf = {
     "doc_module": ("mla_course",),
     "backreferences_dir": "gen_modules/backreferences",
     "remove_config_comments": True,
-    "download_all_examples": False,
+    "download_all_examples": True,  # a zip of every script, and one of every notebook
+    "recommender": {"enable": True, "n_examples": 3, "rubric_header": "Related pages"},
     "first_notebook_cell": FIRST_NOTEBOOK_CELL,
     "reset_modules": ("matplotlib",),
     # Pages run in parallel, one process per usable core; joblib gives each process
@@ -374,6 +382,7 @@ def add_install_header(app):
     has no first-lines option for scripts, as it has ``first_notebook_cell`` for notebooks;
     its zip of the page's downloads is remade with the headed script.
     """
+    from sphinx_gallery.downloads import python_zip
     from sphinx_gallery.gen_rst import zip_files
 
     for script in (HERE / "auto_examples").rglob("plot_*.py"):
@@ -384,6 +393,10 @@ def add_install_header(app):
         if archive.is_file():
             members = [str(p) for p in (script, script.with_suffix(".ipynb")) if p.is_file()]
             zip_files(members, archive, script.parent)
+    gallery = HERE / "auto_examples"  # the gallery-wide zip of scripts, made before the headers
+    scripts = sorted(str(p) for p in gallery.rglob("plot_*.py"))
+    if (gallery / "auto_examples_python.zip").is_file():
+        python_zip(scripts, str(gallery), ".py")
 
 
 def setup(app):
