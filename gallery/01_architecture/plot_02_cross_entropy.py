@@ -164,7 +164,7 @@ tuning = sweep(grid)
 tuning
 
 # %%
-# Each loss at its chosen step, trained again over 5 seeds and read once on
+# Each loss at its chosen step, trained again over 8 seeds and read once on
 # the test set.
 from mla_course.tables import Table
 
@@ -175,7 +175,7 @@ chosen = {  # the best step of each loss, on the validation split
 final = {
     k: tuning[k].config.replace(evaluate_on="test") for k in chosen.values()
 }
-test = sweep(final, seeds=range(5))
+test = sweep(final, seeds=range(8))
 test
 
 # %%
