@@ -18,24 +18,27 @@ first 2,000 images) is read once, at the end.
 # %%
 # The penalties as code
 # ---------------------
-# :func:`~mla_course.regularization.l2_penalty` and
-# :func:`~mla_course.regularization.l1_penalty` return a callable of the
-# model; it sums over the weight matrices only (biases add no flexibility):
+# :func:`~mla_course.penalties.l2_penalty` and
+# :func:`~mla_course.penalties.l1_penalty` return a callable of the
+# model, a :class:`~mla_course.penalties.NormPenalty`; it sums over the
+# weight matrices only (biases add no flexibility):
+import statistics
+
 import matplotlib.pyplot as plt
 import torch
 
-from mla_course import plots, regularization
+from mla_course import plots
 from mla_course.claims import check, check_order
 from mla_course.config import OVERFITTING
 from mla_course.models import MLP
-from mla_course.regularization import l1_norm, l1_penalty, l2_penalty
+from mla_course.penalties import NormPenalty, l1_norm, l1_penalty, l2_penalty
 from mla_course.runs import sweep, train_network
 from mla_course.settings import pick, seed_everything
 from mla_course.source import show_source
 from mla_course.tables import Table
 
 plots.use_style()
-show_source(regularization._NormPenalty.__call__)
+show_source(NormPenalty.__call__)
 
 # %%
 # The L1 norm is one function, used by the plain loop and by the batched
@@ -48,7 +51,7 @@ show_source(l1_norm)
 # ``SGD(weight_decay=alpha)`` on the weights, which the optimisers of
 # :mod:`mla_course.optim` also offer. L1 adds :math:`\alpha\,
 # \mathrm{sign}(w)`: a constant pull towards 0, whatever the size of
-# :math:`w`. Autograd agrees:
+# :math:`w`. Autograd agrees (``tests/`` checks it); the largest gaps:
 seed_everything(0)
 net = MLP((784, 32, 10), "relu")
 gaps = {}
@@ -62,12 +65,7 @@ for name, penalty, expected in (
         (m.weight.grad - expected(m.weight)).abs().max().item()
         for m in net.linears
     )
-    check(
-        f"the gradient of the {name} penalty is "
-        + ("alpha * w" if name == "L2" else "alpha * sign(w)"),
-        gaps[name] < 1e-7 and all(m.bias.grad is None for m in net.linears),
-        measured=f"max gap {gaps[name]:.1e}, biases untouched",
-    )
+print(", ".join(f"{k}: {v:.1e}" for k, v in gaps.items()))
 
 # %%
 # Choosing alpha on a validation split
@@ -76,9 +74,9 @@ for name, penalty, expected in (
 # each, measured on the last 2,000 training images, which no network
 # trains on. The L2 runs use the optimiser's ``weight_decay`` (the same
 # update as above, here on the biases too), the L1 runs add
-# :math:`\alpha \sum |w|` to the loss. On this split the accuracy of
-# most values is within noise of no penalty, while the loss moves a lot:
-# we choose the :math:`\alpha` with the lowest validation loss.
+# :math:`\alpha \sum |w|` to the loss. We choose the :math:`\alpha` with
+# the lowest validation loss. Too large an L2 penalty under-fits: its
+# training loss ends above that of the chosen value.
 base = OVERFITTING.replace(epochs=pick(full=OVERFITTING.epochs, quick_value=5))
 grid = {"L2": (1e-3, 1e-2, 1e-1), "L1": (3e-5, 3e-4, 3e-3)}
 field = {"L2": "weight_decay", "L1": "l1"}
@@ -92,20 +90,10 @@ val = sweep({k: c.replace(**tune) for k, c in configs.items()})
 by_penalty = {k: Table({n: r for n, r in val.items() if k in n}) for k in grid}
 chosen = {k: t.best("test_loss") for k, t in by_penalty.items()}  # on val
 print("chosen on the validation split:", chosen)
-big_l2, big_l1 = (f"{k}, alpha={max(grid[k]):g}" for k in grid)
-check_order(
-    "too large an L2 penalty under-fits: a higher training loss",
-    val[big_l2],
-    val[chosen["L2"]],
-    metric="train_loss",
-    full_only=True,
-)
-check_order(
-    "too large an L1 penalty loses validation accuracy",
-    val["no penalty"],
-    val[big_l1],
-    full_only=True,
-)
+too_big = f"L2, alpha={max(grid['L2']):g}"
+claim = "too large an L2 penalty under-fits: a higher training loss"
+fits = val[too_big], val[chosen["L2"]]
+check_order(claim, *fits, metric="train_loss", full_only=True)
 val
 
 # %%
@@ -114,8 +102,8 @@ val
 # The chosen values, and the network without a penalty, on the test set.
 # The training loss reaches zero without a penalty, and the test loss,
 # after a few epochs, climbs back up: the network becomes ever more
-# confident on the examples it gets wrong. Both penalties stop most of
-# that rise, and end with a lower test loss.
+# confident on the examples it gets wrong. Both penalties end with a
+# lower test loss.
 shown = ["no penalty", *chosen.values()]
 table = sweep({k: configs[k] for k in shown})
 no_pen = table["no penalty"]
@@ -143,70 +131,79 @@ plt.show()
 table
 
 # %%
-# The accuracy moves much less than the loss: read each penalty's gain in
-# test accuracy in the table above, with its spread over seeds.
+# In relative terms the accuracy moves much less than the loss: each
+# penalty cuts the test loss by more than a quarter, and moves the test
+# accuracy by less than a tenth of that share (read the gains in the table
+# above, with their spread over seeds).
 for k in grid:
-    acc_gap = table[chosen[k]].mean() - no_pen.mean()
-    ratio = table[chosen[k]].mean("test_loss") / no_pen.mean("test_loss")
+    acc = table[chosen[k]].mean() / no_pen.mean() - 1
+    loss = 1 - table[chosen[k]].mean("test_loss") / no_pen.mean("test_loss")
+    claim = f"{k}: loss down over 25 %, accuracy moved under a tenth of that"
+    measured = f"loss {-loss:+.0%}, accuracy {acc:+.1%} (relative)"
     check(
-        f"{k}: test accuracy within 2 points of no penalty, test loss "
-        "at most three quarters of it",
-        abs(acc_gap) < 0.02 and ratio < 0.75,
-        measured=f"accuracy gap {acc_gap:+.2%}, loss ratio {ratio:.2f}",
+        claim,
+        loss > 0.25 and abs(acc) < loss / 10,
+        measured=measured,
         full_only=True,
     )
+
+# %%
+# Validation is not test
+# ----------------------
+# The networks trained without a penalty for the validation split above
+# and for the test set here are the same networks (same 500 images, same
+# seeds), read on two splits: they score much higher on the validation
+# split. The validation images come from the end of MNIST's training set,
+# written by the same pool of writers as the 500 training images; the test
+# set's writers are others :cite:p:`lecun1998gradient`. A choice made on
+# validation carries over; its score does not.
+claim = "the same networks score higher on validation than on the test set"
+check_order(claim, val["no penalty"], no_pen)
 
 # %%
 # What the penalties do to the weights
 # ------------------------------------
 # :func:`~mla_course.runs.train_network` gives back the very networks of
-# seed 0 in the table above. L2 shrinks every weight in proportion to its
-# size: the distribution narrows but stays smooth. L1 pulls each weight
-# towards 0 by the same amount whatever its size: *favorise les solutions
-# parcimonieuses*, with many weights near zero. (With plain gradient steps
-# they hover around 0 rather than land on it; a proximal step, soft
-# thresholding, would make them exactly 0.)
-small, weights = 1e-3, {}
+# the table above (the figure: seed 0). L2 shrinks every weight in
+# proportion to its size: the distribution narrows but stays smooth. L1
+# pulls each weight towards 0 by the same amount whatever its size:
+# *favorise les solutions parcimonieuses*, with many weights near zero.
+# (With plain gradient steps they hover around 0 rather than land on it;
+# a proximal step, soft thresholding, would make them exactly 0.)
+small, share, rms = 1e-3, {}, {}
 fig, ax = plt.subplots(figsize=(7, 3.8))
 for k in shown:
-    _, model = train_network(configs[k], seed=0)
-    w = torch.cat([m.weight.detach().flatten().cpu() for m in model.linears])
-    weights[k] = w
-    ax.hist(w, bins=200, range=(-0.2, 0.2), histtype="step", label=k)
-    print(
-        f"{k:>18}: {(w.abs() < small).float().mean():6.1%} of |w| < "
-        f"{small:g}, largest |w| = {w.abs().max():.2f}"
-    )
+    nets = [train_network(configs[k], seed)[1] for seed in table[k].seeds]
+    ws = [
+        torch.cat([m.weight.detach().flatten().cpu() for m in n.linears])
+        for n in nets
+    ]
+    share[k] = [(w.abs() < small).float().mean().item() for w in ws]
+    rms[k] = [w.pow(2).mean().sqrt().item() for w in ws]
+    ax.hist(ws[0], bins=200, range=(-0.2, 0.2), histtype="step", label=k)
+    near, size = statistics.mean(share[k]), statistics.mean(rms[k])
+    print(f"{k:>18}: {near:6.1%} of |w| < {small:g}, rms weight {size:.4f}")
 ax.set(yscale="log", xlabel="weight value", ylabel="number of weights")
-ax.set_title(f"The {len(w):,} weights after training (|w| < 0.2 shown)")
+ax.set_title(f"The {len(ws[0]):,} weights after training, seed 0 (|w| < 0.2)")
 ax.legend()
 plt.show()
-share = {
-    k: (w.abs() < small).float().mean().item() for k, w in weights.items()
-}
-check(
-    "L1 leaves at least 3 times more weights near 0 than no penalty",
-    share[chosen["L1"]] > 3 * share["no penalty"],
-    measured=f"{share[chosen['L1']]:.1%} vs {share['no penalty']:.1%}",
-    full_only=True,
-)
-big = {k: w.abs().max().item() for k, w in weights.items()}
-check(
-    "L2 makes the largest weight smaller than without a penalty",
-    big[chosen["L2"]] < big["no penalty"],
-    measured=f"{big[chosen['L2']]:.2f} vs {big['no penalty']:.2f}",
-    full_only=True,
-)
+l1, l2, none = chosen["L1"], chosen["L2"], "no penalty"
+claim = "L1 leaves more weights near 0 than no penalty"
+check_order(claim, share[l1], share[none], metric="share", paired=True)
+claim = "L2 makes the weights smaller: a lower root-mean-square weight"
+check_order(claim, rms[none], rms[l2], metric="rms", paired=True)
 
 # %%
 # What to remember
 # ----------------
-# * A norm penalty trades a little training loss for a smaller, more
-#   cautious network; it matters most when training data are few.
+# * A norm penalty trades training loss for smaller weights; on 500
+#   images it lowers the test loss far more than it moves the accuracy.
 # * L2 (weight decay) shrinks all weights; with SGD it is the optimiser's
 #   ``weight_decay``. L1 drives many weights to (nearly) zero.
+# * The validation split scores higher than the test set: choose on it,
+#   but report the test set.
 # * :math:`\alpha` is a hyper-parameter, chosen on a validation split:
-#   too large, the network under-fits.
+#   too large (L2 here), the network under-fits.
 #
 # Further reading
 # ---------------
@@ -225,7 +222,7 @@ from mla_course.runs import load_data
 from mla_course.train import predict
 
 _, (X_test, y_test) = load_data(base)
-share_l1 = share[chosen["L1"]]
+share_l1 = statistics.mean(share[chosen["L1"]])
 
 
 @torch.no_grad()
@@ -245,9 +242,9 @@ def accuracy_lost(model, share):
 
 
 # %% [solution]
-# **Solution.** The L1 network hardly notices: the weights it had pushed
-# towards 0 carried little. The network without penalty spreads its work
-# over all weights and loses more.
+# **Solution.** The network without penalty loses more, in every seed: it
+# spreads its work over all weights, while the weights that L1 had pushed
+# towards 0 carried little.
 lost = {
     k: [
         accuracy_lost(train_network(configs[k], seed)[1], share_l1)
@@ -256,11 +253,14 @@ lost = {
     for k in ("no penalty", chosen["L1"])
 }
 print({k: [f"{v:.1%}" for v in values] for k, values in lost.items()})
-check_order(
+pairs = zip(lost["no penalty"], lost[chosen["L1"]], strict=True)
+check(
     f"pruning {share_l1:.0%} of the weights costs the unpenalised network "
-    "more accuracy",
-    lost["no penalty"],
-    lost[chosen["L1"]],
+    "more accuracy, in each of the 3 seeds",
+    all(a > b for a, b in pairs),
+    measured=", ".join(
+        f"{a:.1%} vs {b:.1%}" for a, b in zip(*lost.values(), strict=True)
+    ),
     full_only=True,
 )
 

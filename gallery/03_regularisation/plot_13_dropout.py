@@ -13,7 +13,8 @@ We use the over-fitting setting of the previous page
 (:data:`~mla_course.config.OVERFITTING`: 500 training images, a
 784-256-256-10 ReLU network, SGD with momentum, test accuracy on the first
 2,000 test images) and train with dropout rates 0, 0.2 and 0.5 on the
-hidden units, over 3 seeds. The next page compares the test-time rules.
+hidden units, over 3 seeds. The rate is chosen on a validation split, and
+the test set read once. The next page compares the test-time rules.
 """
 
 # %%
@@ -28,7 +29,7 @@ import torch
 from torch import nn
 
 from mla_course import plots
-from mla_course.claims import check, check_order
+from mla_course.claims import check, check_order, check_unresolved
 from mla_course.layers import Dropout, dropout
 from mla_course.settings import get_device, pick, seed_everything
 from mla_course.source import show_source
@@ -38,82 +39,84 @@ device = get_device()
 show_source(dropout)
 
 # %%
-# On 100,000 units equal to 1, with :math:`p = 0.5`:
+# On 100,000 units equal to 1, with :math:`p = 0.5`, about half are zeroed
+# and the others become :math:`1/(1-p) = 2`; in evaluation mode the layer
+# is the identity (``tests/`` checks these):
 layer = Dropout(0.5, generator=torch.Generator().manual_seed(0))
 h = torch.ones(100_000)  # (units,)
 out = layer(h)
-zeroed = (out == 0).float().mean().item()
-check(
-    "about half the units are zeroed (within 4 binomial std)",
-    abs(zeroed - 0.5) < 4 * (0.25 / len(h)) ** 0.5,
-    measured=f"share zeroed {zeroed:.4f}",
+print(
+    f"share zeroed {(out == 0).float().mean():.4f}, values",
+    out.unique().tolist(),
 )
-check(
-    "the kept units become 1 / (1 - p) = 2 and the layer is the identity "
-    "in evaluation mode",
-    set(out.unique().tolist()) == {0.0, 2.0}
-    and torch.equal(layer.eval()(h), h),
-    measured=f"values {sorted(out.unique().tolist())}, "
-    f"eval mean {layer.eval()(h).mean():.3f}",
-)
+print("evaluation mode: mean", layer.eval()(h).mean().item())
 
 # %%
 # Dropout against over-fitting
 # ----------------------------
-# The same network and budget with dropout after each hidden layer.
+# The same network and budget with dropout after each hidden layer,
+# measured first on a validation split (the last 2,000 training images,
+# which no network trains on).
 from mla_course.config import OVERFITTING
 from mla_course.runs import sweep
 
 base = OVERFITTING.replace(epochs=pick(full=OVERFITTING.epochs, quick_value=5))
 rates = (0.0, 0.2, 0.5)
-table = sweep({f"p={p}": base.replace(dropout=p) for p in rates})
-table
+tune = {"holdout": 2000, "evaluate_on": "validation"}
+val = sweep({f"p={p}": base.replace(dropout=p, **tune) for p in rates})
+val
 
 # %%
 # With dropout the training loss falls more slowly: the network cannot
 # learn each image by heart as easily when units go missing at random
-# (*temps d'apprentissage augmenté*). On the test set a light dropout,
-# :math:`p = 0.2`, gains accuracy, and so does :math:`p = 0.5` at this
-# budget. On so few images, dropout alone does not stop
-# the test loss from climbing back after its minimum (the network still
-# grows over-confident); compare with the penalties of the previous page.
+# (*temps d'apprentissage augmenté*). On the validation split, the gain of
+# either rate over no dropout is below what 3 seeds resolve; we keep the
+# rate with the higher validation accuracy.
 import matplotlib.pyplot as plt
 
-axes = plots.plot_table_curves(table)
+axes = plots.plot_table_curves(val)
 axes[2].set_ylim(bottom=60)
 plt.show()
-
-# %%
-# The claims of the paragraph above, checked over the 3 seeds:
 epoch = 5  # early in training (the last epoch in quick mode)
 early = {
-    k: [h.train_loss[epoch - 1] for h in r.histories] for k, r in table.items()
+    k: [h.train_loss[epoch - 1] for h in r.histories] for k, r in val.items()
 }
+claim = f"p = 0.5 has a higher training loss than p = 0 after {epoch} epochs"
 check_order(
-    f"p = 0.5 has a higher training loss than p = 0 after {epoch} epochs",
-    early["p=0.5"],
-    early["p=0.0"],
-    metric="train_loss",
+    claim, early["p=0.5"], early["p=0.0"], metric="train_loss", paired=True
 )
-check_order(
-    "p = 0.2 ends with a higher test accuracy than no dropout",
-    table["p=0.2"],
-    table["p=0.0"],
-    full_only=True,
+for k in ("p=0.2", "p=0.5"):
+    claim = f"{k} against no dropout on validation: below what 3 seeds resolve"
+    check_unresolved(claim, val[k], val["p=0.0"], full_only=True)
+chosen = max(("p=0.2", "p=0.5"), key=lambda k: val[k].mean())
+print("chosen on the validation split:", chosen)
+
+# %%
+# The test set, read once
+# -----------------------
+# The chosen rate and no dropout, on the test images. There the chosen rate
+# ends above no dropout, a gain the validation split did not resolve (the
+# two splits are written by different people, see the previous page). On
+# so few images dropout alone does not stop the test loss from climbing
+# back after its minimum (the network still grows over-confident); compare
+# with the penalties of the previous page.
+test = sweep(
+    {
+        k: val[k].config.replace(holdout=0, evaluate_on="test")
+        for k in ("p=0.0", chosen)
+    }
 )
-check_order(
-    "p = 0.5 ends with a higher test accuracy than no dropout",
-    table["p=0.5"],
-    table["p=0.0"],
-    full_only=True,
-)
-curve, _ = table["p=0.5"].curve("test_loss")
+no_drop, dropped = test.values()
+claim = f"{chosen} ends with a higher test accuracy than no dropout"
+check_order(claim, dropped, no_drop, full_only=True)
+curve, _ = dropped.curve("test_loss")
 check(
-    "with p = 0.5 the test loss still climbs back after its minimum",
+    f"with {chosen} the test loss still climbs back after its minimum",
     curve[-1] - curve.min() > 0.05,
     measured=f"last minus lowest test loss {curve[-1] - curve.min():.3f}",
     full_only=True,
 )
+test
 
 # %%
 # What to remember
@@ -121,9 +124,9 @@ check(
 # * Dropout zeroes random units at every step; the network cannot rely on
 #   any one of them, which limits over-fitting, at the price of more
 #   epochs.
-# * On 500 images a light dropout raises the test accuracy, yet the test
-#   loss still climbs back: it does not replace a norm penalty. The next
-#   page asks what to do at test time.
+# * On 500 images the rate chosen on validation raises the test accuracy,
+#   yet the test loss still climbs back: it does not replace a norm
+#   penalty. The next page asks what to do at test time.
 #
 # Further reading
 # ---------------
@@ -135,10 +138,10 @@ check(
 #
 # **Exercise 1.** *Force le réseau à être moins sensible au bruit*: predict
 # first. At test time, zero half of the hidden units at random (and double
-# the others) in the networks of the table trained with :math:`p = 0` and
-# with :math:`p = 0.5`. Which one loses more accuracy? The helper below
-# applies such a mask; :func:`~mla_course.runs.train_network` gives back
-# the networks of the table.
+# the others) in the networks trained with :math:`p = 0` and with
+# :math:`p = 0.5`, on the test images. Which one loses more accuracy? The
+# helper below applies such a mask; :func:`~mla_course.runs.train_network`
+# gives back the networks of the validation table.
 from mla_course.runs import load_data, train_network
 from mla_course.train import predict
 
@@ -166,23 +169,24 @@ def accuracy_with_noise(model, generator):
 
 # %% [solution]
 # **Solution.** The network trained without dropout has never seen a unit
-# go missing and loses more (averaged over 5 random masks per network):
-# dropout taught the other one not to rely on any single unit.
+# go missing and loses more, in every seed (averaged over 5 random masks
+# per network): dropout taught the other one not to rely on any single
+# unit.
 loss_of = {}
 for k in ("p=0.0", "p=0.5"):
     loss_of[k] = []
-    for seed in table[k].seeds:
-        _, model = train_network(table[k].config, seed)
+    for seed in val[k].seeds:
+        _, model = train_network(val[k].config, seed)
         clean = (predict(model, X_test).argmax(1) == y_test).float().mean()
         gen = seed_everything(seed)
         noisy = sum(accuracy_with_noise(model, gen) for _ in range(5)) / 5
         loss_of[k].append(clean.item() - noisy)
     print(f"{k}: accuracy lost per seed", [f"{v:.1%}" for v in loss_of[k]])
-check_order(
-    "the network trained without dropout loses more accuracy",
-    loss_of["p=0.0"],
-    loss_of["p=0.5"],
-    metric="test_acc",
+pairs = list(zip(loss_of["p=0.0"], loss_of["p=0.5"], strict=True))
+check(
+    "the network trained without dropout loses more, in each of the 3 seeds",
+    all(a > b for a, b in pairs),
+    measured=", ".join(f"{a:.1%} vs {b:.1%}" for a, b in pairs),
 )
 
 # sphinx_gallery_thumbnail_number = 1

@@ -23,6 +23,8 @@ the first 2,000 test images).
 # the order of the mini-batches, nothing else. We group them into three
 # disjoint ensembles of four, so that the gain of an ensemble over its own
 # members is measured three times, and its noise with it.
+import statistics
+
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
@@ -72,13 +74,13 @@ for g in range(groups):
 # %%
 # Averaging helps
 # ---------------
-# Each ensemble beats the mean of its own four members, in accuracy and
-# much more in loss: networks that over-fit differently make different
-# confident mistakes, and the average tempers them. For the loss this
-# cannot fail (the cross-entropy is convex in the probabilities, so the
-# loss of the average is at most the average of the losses); for the
-# accuracy it is an empirical fact, checked against its noise: the gain
-# of each ensemble over its own members, over the three ensembles.
+# Each ensemble beats the mean of its own four members, in accuracy and in
+# loss: networks that over-fit differently make different confident
+# mistakes, and the average tempers them. For the loss this cannot fail
+# (the cross-entropy is convex in the probabilities, so the loss of the
+# average is at most the average of the losses, as ``tests/`` checks); for
+# the accuracy it is an empirical fact, checked against its noise: the
+# gain of each ensemble over its own members, over the three ensembles.
 mean_member = [[sum(m[i] for m in ms) / k for i in (0, 1)] for ms in members]
 ensemble_acc = [e[0] for e in ensembles]
 check_order(
@@ -88,13 +90,9 @@ check_order(
     paired=True,
     full_only=True,
 )
-check(
-    "the loss of the average is never above the average loss (convexity)",
-    all(
-        e[1] <= m[1] + 1e-9
-        for e, m in zip(ensembles, mean_member, strict=True)
-    ),
-    measured=", ".join(
+print(
+    "loss of the ensemble <= mean loss of its members:",
+    ", ".join(
         f"{e[1]:.3f} <= {m[1]:.3f}"
         for e, m in zip(ensembles, mean_member, strict=True)
     ),
@@ -130,7 +128,7 @@ plt.show()
 from mla_course import runs
 from mla_course.source import show_source
 
-show_source(runs._Objective)
+show_source(runs.TrainingLoss)
 
 # %%
 # Against the network trained on one-hot targets, over 3 seeds. The
@@ -168,35 +166,37 @@ table
 # --------------------------
 # With smoothed targets the loss is lowest when the network gives the
 # true class the probability :math:`1 - \varepsilon + \varepsilon / K`,
-# not 1: on its own training images the smoothed network settles there,
-# while the one-hot network is certain. On the test images, the one-hot
-# network stays almost as sure of itself, mistakes included.
+# not 1: on its own training images the smoothed network settles there.
+# On the test images, the one-hot network is the more sure of itself of
+# the two, mistakes included (3 seeds each).
+
+
+def softmax_top(net, X):
+    """Mean over the images ``X`` of the largest predicted probability."""
+    return torch.softmax(predict(net, X), 1).max(1).values.mean().item()
+
+
 (X, y), _ = load_data(base)
 target = 1 - eps + eps / 10
-sure = {}
+sure = {}  # label: per seed, mean top probability on (train, test) images
 for label, config in zip(
     table, (base, base.replace(label_smoothing=eps)), strict=True
 ):
-    _, net = train_network(config, seed=0)
-    sure[label] = [
-        torch.softmax(predict(net, data), 1).max(1).values.mean().item()
-        for data in (X, X_test)
-    ]
-    print(
-        f"{label:>18}: mean top probability {sure[label][0]:.3f} on the "
-        f"training images, {sure[label][1]:.3f} on the test images"
-    )
+    nets = [train_network(config, seed)[1] for seed in table[label].seeds]
+    top = [[softmax_top(n, data) for data in (X, X_test)] for n in nets]
+    sure[label] = top
+    a, b = (statistics.mean(t[i] for t in top) for i in (0, 1))
+    print(f"{label:>18}: mean top probability {a:.3f} train, {b:.3f} test")
 smooth = sure[f"smoothed, eps={eps}"]
-check(
-    f"the smoothed network's training confidence is near {target:.2f}",
-    abs(smooth[0] - target) < 0.03,
-    measured=f"{smooth[0]:.3f}",
-    full_only=True,
-)
-check(
+gap = max(abs(t[0] - target) for t in smooth)
+claim = f"every smoothed network's training confidence is near {target:.2f}"
+check(claim, gap < 0.03, measured=f"largest gap {gap:.3f}", full_only=True)
+on_test = [[t[1] for t in sure[k]] for k in table]
+check_order(
     "on test images the one-hot network is the more confident",
-    sure["one-hot"][1] > smooth[1],
-    measured=f"{sure['one-hot'][1]:.3f} vs {smooth[1]:.3f}",
+    *on_test,
+    metric="top",
+    paired=True,
 )
 
 # %%
@@ -228,7 +228,7 @@ config3 = base.replace(label_smoothing=eps3)
 # **Solution.** The loss is lowest at :math:`1 - 0.3 + 0.3 / 10 = 0.73`,
 # and the network, which fits its 500 images, settles close to it.
 _, net3 = train_network(config3, seed=0)
-top3 = torch.softmax(predict(net3, X), 1).max(1).values.mean().item()
+top3 = softmax_top(net3, X)
 check(
     f"with eps = {eps3} the training confidence is near "
     f"{1 - eps3 + eps3 / 10:.2f}",

@@ -20,7 +20,7 @@ score optimistic.
 # %%
 # The validation curves
 # ---------------------
-# Three seeds of the network, measured on the validation split after every
+# Five seeds of the network, measured on the validation split after every
 # epoch.
 import statistics
 
@@ -33,7 +33,7 @@ from mla_course.runs import sweep
 from mla_course.settings import pick
 
 plots.use_style()
-seeds = (0, 1, 2)
+seeds = (0, 1, 2, 3, 4)
 base = OVERFITTING.replace(
     epochs=pick(full=OVERFITTING.epochs, quick_value=6),
     holdout=2000,
@@ -81,19 +81,19 @@ for ax, best in ((ax1, best_loss), (ax2, best_acc)):
     ax.axvline(best, color="gray", ls="--", lw=1, label=f"best: {best}")
     ax.set(xlabel="epoch")
     ax.legend()
-ax1.set(ylabel="validation loss", title="Loss (mean of 3 seeds)")
-ax2.set(ylabel="validation accuracy (%)", title="Accuracy (mean of 3 seeds)")
+ax1.set(ylabel="validation loss", title="Loss (mean of 5 seeds)")
+ax2.set(ylabel="validation accuracy (%)", title="Accuracy (mean of 5 seeds)")
 plt.show()
 
 # %%
 # The rule, from the package
 # --------------------------
-# :class:`~mla_course.regularization.EarlyStopping` is called by the training
+# :class:`~mla_course.train.EarlyStopping` is called by the training
 # loop after each epoch. It keeps a copy of the weights whenever the
 # monitored value improves, and stops after ``patience`` epochs without
 # improvement, loading the best weights back.
-from mla_course.regularization import EarlyStopping
 from mla_course.source import show_source
+from mla_course.train import EarlyStopping
 
 show_source(EarlyStopping.__call__)
 
@@ -136,7 +136,7 @@ for seed in seeds:
         )
 
 # %%
-# Against the full budget, on the same test images: the same three seeds,
+# Against the full budget, on the same test images: the same five seeds,
 # trained for all the epochs.
 from mla_course.claims import check_order, check_unresolved
 
@@ -152,8 +152,9 @@ for label, (*_, losses, accs) in rows.items():
 
 # %%
 # Stopping at the lowest validation loss gives a lower test loss, in a
-# fraction of the epochs, but no higher accuracy. Stopping on the validation
-# accuracy keeps the accuracy of the full run. The quantity early stopping
+# fraction of the epochs, but an accuracy not resolved from the full run's.
+# Stopping on the validation accuracy is not resolved from the full run
+# either. The quantity early stopping
 # watches matters: watch the one you care about.
 epochs_text = f"stopped after {by_loss[0]} epochs"
 claim = "stopping on the loss ends training in the first half of the budget"
@@ -168,10 +169,23 @@ losses = full.values("test_loss")
 check_order(
     claim, losses, by_loss[1], metric="test_loss", paired=True, full_only=True
 )
-claim = "stop on the loss: the accuracy gain is below what 3 seeds resolve"
+claim = "stop on the loss: the accuracy gain is below what 5 seeds resolve"
 check_unresolved(claim, by_loss[2], full.values(), paired=True, full_only=True)
-claim = "stop on the accuracy: the difference is below what 3 seeds resolve"
+claim = "stop on the accuracy: the difference is below what 5 seeds resolve"
 check_unresolved(claim, by_acc[2], full.values(), paired=True, full_only=True)
+
+# %%
+# Validation is not test
+# ----------------------
+# The networks trained for all the epochs are those of the validation curves
+# (same 500 images, same seeds), read on two splits: they score much higher
+# on the validation split than on the test set. The validation images come
+# from the end of MNIST's training set, written by the same pool of writers
+# as the training images; the test set's writers are others
+# :cite:p:`lecun1998gradient`. The epoch chosen there carries over; the
+# validation score does not.
+claim = "the same networks score higher on validation than on the test set"
+check_order(claim, validation, full)
 
 # %%
 # What to remember
@@ -180,8 +194,8 @@ check_unresolved(claim, by_acc[2], full.values(), paired=True, full_only=True)
 #   on the test set, and keeps the weights of the best epoch.
 # * The validation loss and the validation accuracy do not peak together:
 #   an over-fitting network grows over-confident before it grows wrong.
-# * It is cheap (training ends early) and combines with every other
-#   regulariser.
+# * It is cheap: training ends early. Report the test score, not the
+#   validation score it was chosen on: the two splits differ.
 #
 # Further reading
 # ---------------
@@ -202,9 +216,9 @@ shifted = base.replace(
 
 # %% [solution]
 # **Solution.** Later, and lower: every epoch brings new variants of the 500
-# images, so the network takes far longer to learn them by heart, and early
-# stopping has less to save.
-aug_loss, _ = sweep({"aug": shifted}, seeds=seeds)["aug"].curve("test_loss")
+# images, so the network takes far longer to learn them by heart.
+aug = sweep({"aug": shifted}, seeds=seeds[:3])["aug"]  # 3 seeds: costly
+aug_loss, _ = aug.curve("test_loss")
 aug_best = int(aug_loss.argmin()) + 1
 check(
     "with augmentation the validation loss is lowest later",
