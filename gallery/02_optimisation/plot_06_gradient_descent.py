@@ -11,6 +11,9 @@ batch size, the time of an epoch, and the training loss of the three ways.
 The runs use a few thousand training images and a few epochs, so that the
 page runs in seconds on a CPU. The :doc:`next page
 <plot_06b_gradient_descent_limits>` turns to the limits of gradient descent.
+
+The lecture's symbols, the book's names and torch's arguments are set side by
+side on the :ref:`notation` page; French terms are in the :ref:`glossary`.
 """
 
 # %%

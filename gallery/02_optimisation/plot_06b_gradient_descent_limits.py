@@ -9,6 +9,9 @@ cs231n teaches. The first two on small surfaces of
 :mod:`mla_course.surfaces`, the last on MNIST (the first 10,000 training
 images, 2 epochs, 5 seeds). The :doc:`previous page
 <plot_06_gradient_descent>` measured the noise and cost of mini-batches.
+
+The lecture's symbols, the book's names and torch's arguments are set side by
+side on the :ref:`notation` page; French terms are in the :ref:`glossary`.
 """
 
 # %%

@@ -15,6 +15,9 @@ On an ill-conditioned quadratic everything is known in closed form, so we
 measure the rates of the package's optimisers against the theory
 (:mod:`mla_course.surfaces`) and map the step sizes that work. The next page
 draws Nesterov's look-ahead and trains both on MNIST.
+
+The lecture's symbols, the book's names and torch's arguments are set side by
+side on the :ref:`notation` page; French terms are in the :ref:`glossary`.
 """
 
 # %%

@@ -14,6 +14,9 @@ MNIST training images for 3 epochs, over 5 seeds, in two families of runs:
   :math:`\\alpha = 0, 0.5, 0.9`,
 
 and Nesterov's variant at :math:`\\rho = 0.05, \\alpha = 0.9`.
+
+The lecture's symbols, the book's names and torch's arguments are set side by
+side on the :ref:`notation` page; French terms are in the :ref:`glossary`.
 """
 
 # %%

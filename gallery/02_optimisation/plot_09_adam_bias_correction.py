@@ -13,6 +13,9 @@ We read the update rule, watch the moment estimates against the true moments
 on a synthetic stream of gradients, compute the step sizes with and without
 the correction, then train the network of Question 1 on MNIST both ways (the
 first 10,000 training images, 1 epoch: the correction only matters early).
+
+The lecture's symbols, the book's names and torch's arguments are set side by
+side on the :ref:`notation` page; French terms are in the :ref:`glossary`.
 """
 
 # %%

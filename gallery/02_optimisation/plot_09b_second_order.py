@@ -18,6 +18,9 @@ convex problem: softmax regression with a small L2 penalty on the first
 Every method gets the same budget of gradient evaluations and its own step
 from the same grid, chosen on the same criterion; the set is small so that
 the whole tuning runs in seconds.
+
+The lecture's symbols, the book's names and torch's arguments are set side by
+side on the :ref:`notation` page; French terms are in the :ref:`glossary`.
 """
 
 # %%

@@ -15,6 +15,9 @@ We use the over-fitting setting of the previous page
 2,000 test images) and train with dropout rates 0, 0.2 and 0.5 on the
 hidden units, over 3 seeds. The rate is chosen on a validation split, and
 the test set read once. The next page compares the test-time rules.
+
+The lecture's symbols, the book's names and torch's arguments are set side by
+side on the :ref:`notation` page; French terms are in the :ref:`glossary`.
 """
 
 # %%

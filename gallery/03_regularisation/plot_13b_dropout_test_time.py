@@ -11,6 +11,9 @@ activations by the keep probability at test time, or scale them by its
 inverse in training (*dropout inversé*, the usual rule). We compare them
 with the Monte-Carlo average in the over-fitting setting of the previous
 page, with :math:`p = 0.5`.
+
+The lecture's symbols, the book's names and torch's arguments are set side by
+side on the :ref:`notation` page; French terms are in the :ref:`glossary`.
 """
 
 import functools
