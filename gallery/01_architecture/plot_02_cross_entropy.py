@@ -199,24 +199,31 @@ ce, l2 = (test[chosen[n]] for n in names.values())
 check_order("softmax + CE beats sigmoid + L2 at their own steps", ce, l2)
 
 # %%
-# The training loss at each chosen step (each in its own units) and the
-# validation accuracy over the grid.
+# The validation accuracy over the grid, and the training loss at each
+# chosen step. The two losses are in different units, so each has its own
+# axis, in its colour: the cross-entropy on the left, the squared error on
+# the right.
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
-for name in names.values():
+colours = dict(zip(names.values(), plots.OKABE_ITO[1:3], strict=True))
+units = {"softmax + CE": "cross-entropy", "sigmoid + L2": "squared error"}
+loss_axes = dict(zip(names.values(), (ax2, ax2.twinx()), strict=True))
+for name, colour in colours.items():  # the colours of the figure above
     acc = [100 * tuning[f"{name}, lr={lr:g}"].mean("test_acc") for lr in lrs]
-    ax1.semilogx(lrs, acc, marker="o", label=name)
+    ax1.semilogx(lrs, acc, marker="o", color=colour, label=name)
     mean, _ = test[chosen[name]].curve("step_loss")
-    ax2.plot(
-        *plots.block_average(mean, max(1, len(mean) // 60)), label=chosen[name]
-    )
+    ax = loss_axes[name]
+    ax.plot(*plots.block_average(mean, max(1, len(mean) // 60)), color=colour)
+    ax.set_yscale("log")
+    ax.set_ylabel(f"{units[name]} ({chosen[name]})", color=colour)
+    ax.tick_params(axis="y", which="both", colors=colour)
+loss_axes["sigmoid + L2"].spines.right.set_visible(True)
+loss_axes["sigmoid + L2"].grid(False)
 ax1.set(xlabel="learning rate", ylabel="validation accuracy (%)")
 ax1.set_title("Tuning each loss's step on validation")
 ax1.set_xticks(lrs, [f"{lr:g}" for lr in lrs], minor=False)
 ax1.minorticks_off()
-ax2.set(xlabel="step", ylabel="training loss (own units)", yscale="log")
-ax2.set_title("Training at the chosen steps")
+ax2.set(xlabel="step", title="Training at the chosen steps")
 ax1.legend()
-ax2.legend()
 plt.show()
 
 # %%

@@ -23,7 +23,8 @@ first experiment is a statement about that one step.
 # -----------------------------------
 # Derivatives by autograd. The dotted line marks 1/4, the largest slope of
 # the sigmoid; where the derivative is 0 (ReLU for :math:`x < 0`) a unit
-# passes no gradient back.
+# passes no gradient back. Each panel has its own vertical range, so that
+# the sigmoid's small slope is not flattened by ReLU's large values.
 import matplotlib.pyplot as plt
 import torch
 
@@ -34,15 +35,17 @@ from mla_course.models import ACTIVATIONS, make_activation
 plots.use_style()
 x = torch.linspace(-4, 4, 401, requires_grad=True)
 slopes = {}
-fig, axes = plt.subplots(3, 3, figsize=(10, 7.5), sharex=True, sharey=True)
+fig, axes = plt.subplots(3, 3, figsize=(10, 7.5), sharex=True)
 for ax, name in zip(axes.flat, ACTIVATIONS, strict=True):
     y = make_activation(name)(x)
     (dy,) = torch.autograd.grad(y.sum(), x)  # element-wise f'(x_i)
     slopes[name] = dy
     ax.plot(x.detach(), y.detach(), label="$f(x)$")
     ax.plot(x.detach(), dy, label="$f'(x)$")
-    ax.axhline(0.25, color="gray", ls=":", lw=1)
-    ax.set(title=name, ylim=(-2, 4))
+    ax.axhline(0.25, color="gray", ls=":", lw=1, label="1/4")
+    ax.set(title=name, ylabel="$f$, $f'$")
+for ax in axes[-1]:
+    ax.set_xlabel("$x$")
 axes[0, 0].legend(loc="upper left")
 plt.show()
 peaks = ", ".join(f"{n} {slopes[n].max():.2f}" for n in ("sigmoid", "tanh"))
@@ -97,8 +100,16 @@ check_order(
 
 # %%
 # Training curves, mean over seeds (moving average of the mini-batch loss).
+# Leaky ReLU is dashed: it differs from ReLU only for :math:`x < 0`, and
+# its curve can lie on top of ReLU's.
 groups = {
-    "Saturating and piecewise linear": ["sigmoid", "tanh", "relu", "prelu"],
+    "Saturating and piecewise linear": [
+        "sigmoid",
+        "tanh",
+        "relu",
+        "leaky_relu",
+        "prelu",
+    ],
     "Smooth rectifiers": ["relu", "elu", "selu", "gelu", "silu"],
 }
 palette = [c for c in plots.OKABE_ITO if c != "#F0E442"] + ["#999", "#825"]
@@ -108,7 +119,8 @@ for ax, (title, names) in zip(axes, groups.items(), strict=True):
     for name in names:
         mean, _ = table[name].curve("step_loss")
         smooth = plots.block_average(mean, max(1, len(mean) // 60))
-        ax.plot(*smooth, label=name, color=colours[name])
+        ls = "--" if name == "leaky_relu" else "-"
+        ax.plot(*smooth, label=name, color=colours[name], ls=ls)
     ax.set(xlabel="step (mini-batch of 64)", yscale="log", title=title)
     ax.legend()
 axes[0].set_ylabel("training loss")

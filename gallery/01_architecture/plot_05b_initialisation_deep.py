@@ -51,9 +51,12 @@ def traced(activation, scheme, kw, seed=0):
 
 
 # %%
-# The distributions for three of the schemes:
+# The distributions for three of the schemes, one colour per layer (the
+# colour bar, from layer 1 to layer 8):
+from matplotlib.colors import BoundaryNorm, ListedColormap
+
 shown = ["N(0, 0.01²)", "N(0, 1)", "Xavier"]
-fig, axes = plt.subplots(3, 2, figsize=(10, 6.6), sharex="col")
+fig, axes = plt.subplots(3, 2, figsize=(10.5, 6.6), sharex="col")
 colours = plt.cm.viridis(np.linspace(0, 0.9, 8))  # layer 1 dark, 8 light
 hist = {"bins": 80, "density": True, "histtype": "step"}
 for row, label in zip(axes, shown, strict=True):
@@ -64,12 +67,16 @@ for row, label in zip(axes, shown, strict=True):
         row[1].hist(
             (t.z_grad / scale).flatten(), range=(-4, 4), color=c, **hist
         )
-    row[0].set(ylabel=label, yscale="log")
-    row[1].set(yscale="log")
+    row[0].set(ylabel=f"{label}\ndensity", yscale="log")
+    row[1].set(ylabel="density", yscale="log")
 axes[0, 0].set_title("activations $a$ of each layer (tanh)")
 axes[0, 1].set_title(r"$\partial C / \partial z$ of each layer")
 axes[-1, 0].set_xlabel("activation value")
 axes[-1, 1].set_xlabel("gradient / its std in layer 8")
+layers = plt.cm.ScalarMappable(
+    BoundaryNorm(np.arange(0.5, 9), 8), ListedColormap(colours)
+)
+fig.colorbar(layers, ax=axes, ticks=range(1, 9), label="hidden layer")
 plt.show()
 
 # %%
@@ -97,6 +104,8 @@ for (activation, label), (a, g) in variances.items():
     axes[1, col].semilogy(range(1, 9), g, marker="o", label=label)
     axes[0, col].set_title(f"{activation}: Var(activations)")
     axes[1, col].set(title=f"{activation}: Var(dC/dz)", xlabel="hidden layer")
+for ax in axes.flat:  # each panel: the variance named in its title
+    ax.set_ylabel("variance")
 axes[0, 0].legend(fontsize=8)
 plt.show()
 

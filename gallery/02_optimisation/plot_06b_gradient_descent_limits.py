@@ -155,7 +155,7 @@ table
 # above the others. The sigmoids keep every hidden unit in (0, 1), so the
 # scores stay finite, and a saturated unit passes back almost no gradient:
 # the network stalls instead of blowing up.
-#
+
 # %%
 # What to remember
 # ----------------

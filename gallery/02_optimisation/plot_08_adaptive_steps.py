@@ -60,19 +60,36 @@ settings = {  # surface: (epsilon, SGD's epsilon, steps)
     "saddle": (0.05, 0.05, 150),
     "rosenbrock": (0.02, 0.002, pick(full=1000, quick_value=300)),
 }
-fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-end, first = {}, {}  # final loss; first step across the saddle's ridge
-for ax, (name, (lr, lr_sgd, n)) in zip(axes, settings.items(), strict=True):
-    surface, paths = S.SURFACES[name], {}
+paths, end, first = {}, {}, {}  # path; final loss; first step over ridge
+for name, (lr, lr_sgd, n) in settings.items():
+    surface = S.SURFACES[name]
     for label, make in makers.items():
         eps = lr_sgd if label == "SGD" else lr
         path = S.trajectory(surface, partial(make, lr=eps), surface.start, n)
-        paths[f"{label} (ε={eps:g})"] = path
+        paths[name, label] = path
         end[name, label] = surface(path[-1]).item()
         first[name, label] = abs(path[1, 1] - path[0, 1]).item()
         print(f"{name:>10} {label:>8}: loss {end[name, label]:.3g}")
-    plots.draw_surface(surface, paths, ax=ax)
-    ax.set_title(f"{surface.name}, {n} steps")
+
+# %%
+# Top, the paths, one line style and marker per method (a marker every
+# tenth of the run); bottom, the loss above the surface's minimum at each
+# step, on a log scale. Where a method's curve flattens out, it has stopped
+# making progress.
+styles = {"SGD": "-o", "AdaGrad": "--s", "RMSProp": ":^", "Adam": "-.D"}
+fig, axes = plt.subplots(2, 3, figsize=(14, 7.5), height_ratios=(3, 2))
+for col, (name, (lr, lr_sgd, n)) in zip(axes.T, settings.items(), strict=True):
+    surface = S.SURFACES[name]
+    lowest = surface(torch.tensor(surface.minimum, dtype=torch.float64))
+    plots.draw_surface(surface, ax=col[0])
+    for label, style in styles.items():
+        path, kw = paths[name, label], {"markevery": n // 10, "label": label}
+        col[0].plot(path[:, 0], path[:, 1], style, ms=4, **kw)
+        col[1].semilogy(surface(path) - lowest, style, ms=4, **kw)
+    col[0].set_title(f"{surface.name}: ε = {lr:g} (SGD: {lr_sgd:g})")
+    col[1].set(xlabel="step", ylabel="loss − minimum")
+    col[1].set_title(f"{surface.name}: loss, {n} steps")
+axes[0, 0].legend(loc="upper right")
 plt.show()
 
 # %%
