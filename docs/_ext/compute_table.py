@@ -5,8 +5,9 @@ folder, where :mod:`mla_course.runs` records, for every call, the runs a page as
 number, network-steps and training FLOPs (from the configurations,
 :attr:`mla_course.config.Config.training_flops`), and the FLOPs of those trained in this build
 rather than read from the results cache. The directive sums them per page and sets them beside
-the page's time in this build (Sphinx-Gallery's ``<page>.cost.json``) and the GEMM peak that
-the committed benchmark measured (``.. compute-table:: _static/bench/latest.json``).
+the page's time in this build (Sphinx-Gallery's ``<page>.cost.json``) and the machine's
+single-thread float32 GEMM peak, measured when the table is made (each page runs in its own
+process with one torch thread): ``.. compute-table::``.
 """
 
 import json
@@ -77,17 +78,27 @@ def table(totals: dict[str, dict], seconds: dict[str, float], peak: float) -> st
     return "\n".join(lines) + "\n"
 
 
-class ComputeTable(Directive):
-    """The compute of this build's pages (argument: the benchmark JSON with the GEMM peak)."""
+def single_thread_peak() -> float:
+    """GFLOP/s of a large float32 matrix product on one thread, on this machine, now."""
+    import torch
 
-    required_arguments = 1
+    from mla_course.bench import gemm_peak
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return gemm_peak()["gflops"]
+    finally:
+        torch.set_num_threads(threads)
+
+
+class ComputeTable(Directive):
+    """The compute of this build's pages beside their times and the machine's GEMM peak."""
 
     def run(self):
         env = self.state.document.settings.env
         app = env.app
-        _, bench = env.relfn2path(self.arguments[0])
-        peers = json.loads(Path(bench).read_text()).get("peers", {})
-        peak = next((p["gemm_peak"]["gflops"] for p in peers.values() if "gemm_peak" in p), 0.0)
+        peak = single_thread_peak()
         totals = page_totals(_folder(app))
         if not totals:
             return [nodes.paragraph(text="No page recorded its runs in this build.")]
@@ -96,13 +107,13 @@ class ComputeTable(Directive):
             seconds[cost.name.removesuffix(".cost.json")] = json.loads(cost.read_text())["time"]
         text = table(totals, seconds, peak)
         text += (
-            f"\nThe share is of the single-thread GEMM peak the committed benchmark measured, "
-            f"{peak:.0f} GFLOP/s, and counts only the training products of the runs trained "
+            f"\nThe share is of this machine's single-thread float32 GEMM peak, measured as "
+            f"this table was made: {peak:.0f} GFLOP/s. It counts only the training products of the runs trained "
             "in this build: evaluation, plotting, Python and the runs a page trains without "
             ":mod:`mla_course.runs` take the rest of the page time.\n"
         )
         node = nodes.container()
-        nested_parse_with_titles(self.state, StringList(text.splitlines(), bench), node)
+        nested_parse_with_titles(self.state, StringList(text.splitlines(), "compute-table"), node)
         return node.children
 
 
