@@ -74,8 +74,10 @@ def test_the_site_carries_the_package_and_every_download_says_how_to_install_it(
         first = "".join(nb["cells"][0]["source"])
         assert "mla_course" in first, f"{script.stem}.ipynb: first cell names no package"
         # Built for a site: install from it; else say how to install from a clone.
-        urls = re.findall(r"%pip install --quiet (\S+)", first)
-        assert urls == [] or (len(urls) == 1 and urls[0].endswith(f"/_static/wheels/{WHEEL}"))
+        # The site's wheel, pinned by its hash, with --no-deps where torch is there already.
+        urls = sorted(set(re.findall(r"https?://\S+?\.whl(?:#sha256=[0-9a-f]{64})?", first)))
+        assert len(urls) <= 1 and all(f"/_static/wheels/{WHEEL}#sha256=" in u for u in urls)
+        assert not urls or f"%pip install --quiet --no-deps {urls[0]}" in first
         assert urls or "pip install" in first, f"{script.stem}.ipynb: no install command"
         text = _download(built_docs, f"{script.stem}.py").read_text()
         head = text.splitlines()[:3]
