@@ -118,8 +118,16 @@ def _live(module, defined: dict) -> list[str]:
             out.append(f"{name}:{hashlib.sha256(marshal.dumps(func.__code__)).hexdigest()}")
         elif name in defined or (inspect.isclass(obj) and obj.__module__ == module.__name__):
             if inspect.isclass(obj) and obj.__module__ == module.__name__:
+                # A method counts as the class's own if it, or what it wraps, is defined in the
+                # class or a base: torch.optim wraps each optimiser's ``step`` in its own
+                # hook when the first one is built, which is no change of ours.
+                owners = tuple(f"{c.__qualname__}." for c in obj.__mro__)
                 members = [f for f in vars(obj).values() if inspect.isfunction(f)]
-                if all(f.__qualname__.startswith(obj.__qualname__ + ".") for f in members):
+                if all(
+                    f.__qualname__.startswith(owners)
+                    or inspect.unwrap(f).__qualname__.startswith(owners)
+                    for f in members
+                ):
                     continue
             out.append(f"{name}:{type(obj).__qualname__}:{id(obj)}:{id(sys.modules)}")
     return out

@@ -174,3 +174,26 @@ def test_every_module_of_the_package_is_listed_for_the_key_or_not():
     tracked = {p.stem for p in pathlib.Path(cache.__file__).parent.glob("*.py")}
     listed = set(cache.RESULT_MODULES) | set(cache.NOT_RESULTS)
     assert tracked == listed and not set(cache.RESULT_MODULES) & set(cache.NOT_RESULTS)
+
+
+def test_building_an_optimiser_leaves_the_key_as_a_fresh_process_has_it():
+    """torch.optim wraps each optimiser class's step when the first one is built, and a run
+    touches dataclasses and the engine: the key of the code must not change with any of it,
+    or no process would ever read another's results."""
+    script = (
+        "import sys, torch\n"
+        "from mla_course import cache, optim\n"
+        "from mla_course.config import Config\n"
+        "from mla_course.runs import sweep\n"
+        "if sys.argv[1] == 'build':\n"
+        "    optim.make_optimizer('sgd', [torch.zeros(1, requires_grad=True)], 0.1)\n"
+        "    sweep({'a': Config(n_train=100, n_test=50, hidden=(4,), epochs=1)}, seeds=[0])\n"
+        "print(cache.code_fingerprint())\n"
+    )
+    keys = [
+        subprocess.run(
+            [sys.executable, "-c", script, arg], capture_output=True, text=True, check=True
+        ).stdout
+        for arg in ("build", "fresh")
+    ]
+    assert keys[0] == keys[1]
