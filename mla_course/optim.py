@@ -425,12 +425,15 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 }
 
 
+def _optimizer_class(name: str) -> type[_Optimizer]:
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer={name!r}: expected one of {sorted(OPTIMIZERS)}")
+    return OPTIMIZERS[name]
+
+
 def make_optimizer(name: str, params: Iterable, lr: float, **kwargs) -> torch.optim.Optimizer:
     """A new optimiser from its name (one of :data:`OPTIMIZERS`), e.g. ``make_optimizer("adam", model.parameters(), 1e-3)``."""
-    try:
-        cls = OPTIMIZERS[name]
-    except KeyError:
-        raise ValueError(f"optimizer={name!r}: expected one of {sorted(OPTIMIZERS)}") from None
+    cls = _optimizer_class(name)
     try:
         return cls(params, lr=lr, **kwargs)
     except TypeError as err:  # an argument this optimiser does not take, e.g. momentum for adam
@@ -445,9 +448,7 @@ def hyper_parameters(name: str, lr: float, **kwargs) -> dict:
     True, "beta1": 0.9, "beta2": 0.999, "weight_decay": 0.0}``. The batched engine
     (:mod:`mla_course.engine`) starts from it, so its defaults and checks are the classes'.
     """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer={name!r}: expected one of {sorted(OPTIMIZERS)}")
-    cls = OPTIMIZERS[name]
+    cls = _optimizer_class(name)
     defaults = {k: p.default for k, p in inspect.signature(cls).parameters.items()}
     unknown = sorted(set(kwargs) - set(defaults) - {"lr"})
     if unknown or "params" in kwargs:
