@@ -63,6 +63,7 @@ __all__ = [
     "check_equivalent",
     "check_order",
     "check_unresolved",
+    "compare",
 ]
 
 LEVEL = 0.01  # the book's one level: 1 %, one-sided
@@ -236,3 +237,13 @@ def check_unresolved(
     p = min(d.p("greater"), d.p("less"))
     measured = d.measured(p, ", smaller one-sided p")
     _decide("unresolved", statement, p >= LEVEL, measured, full_only, p)
+
+
+def compare(a, b, *, metric="test_acc", paired=None) -> str:
+    """``"above"``, ``"below"`` or ``"unresolved"``: where ``a`` ends against ``b`` by the
+    one-sided t-tests of :func:`check_order` at :data:`LEVEL`, both ways. For a page that
+    reports a measured verdict rather than stating one in advance."""
+    d = _Difference(a, b, metric, paired)
+    if d.p("greater") < LEVEL:
+        return "above"
+    return "below" if d.p("less") < LEVEL else "unresolved"

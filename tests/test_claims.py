@@ -211,3 +211,9 @@ def test_show_source_is_the_package_source():
     assert 'class="highlight"' in shown._repr_html_()
     with pytest.raises(TypeError, match="obj="):
         show_source(3)
+
+
+def test_compare_reports_the_two_one_sided_tests():
+    assert claims.compare(Result(A), Result(B)) == "above"
+    assert claims.compare(Result(B), Result(A)) == "below"
+    assert claims.compare([0.95, 0.96, 0.97], [0.945, 0.955, 0.965]) == "unresolved"

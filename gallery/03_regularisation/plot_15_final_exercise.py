@@ -33,15 +33,14 @@ to learn its training set by heart.
 # or none. Each is drawn independently, with equal odds.
 import matplotlib.pyplot as plt
 import torch
-from scipy import stats
 
 from mla_course import plots
 from mla_course.claims import (
-    LEVEL,
     check,
     check_equivalent,
     check_order,
     check_unresolved,
+    compare,
 )
 from mla_course.config import Config
 from mla_course.runs import sweep
@@ -285,12 +284,10 @@ plt.show()
 # A search that scores each trial on one seed can pick a strategy that does
 # not help: the ablation sorts them. Each removal is a paired t-test over
 # the 8 seeds, at the book's level of 1 %, both ways.
+words = {"above": "helps", "below": "hurts", "unresolved": "unresolved"}
 verdicts = {}
 for name, r in list(ablation.items())[1:]:
-    a, b = ablation["all"].values(), r.values()
-    helps = stats.ttest_rel(a, b, alternative="greater").pvalue < LEVEL
-    hurts = stats.ttest_rel(a, b, alternative="less").pvalue < LEVEL
-    verdicts[name] = "helps" if helps else "hurts" if hurts else "unresolved"
+    verdicts[name] = words[compare(ablation["all"], r)]
     gap = 100 * (ablation["all"].mean() - r.mean())
     print(f"{name}: removing it costs {gap:+.2f} points: {verdicts[name]}")
 claim = "removing one of the winner's strategies costs accuracy measurably"
